@@ -1,0 +1,85 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the store. Validation errors are returned before any
+// request is sent, so nothing is written; they are wrapped with the detail
+// (which event, which size), so match them with errors.Is.
+var (
+	// ErrEmptyAggregateID reports a commit or query without an aggregate id.
+	ErrEmptyAggregateID = errors.New("eventstore: empty aggregate id")
+	// ErrAggregateIDTooLong reports an aggregate id over DynamoDB's 2,048-byte
+	// partition key limit, or one that is not valid UTF-8.
+	ErrAggregateIDTooLong = errors.New("eventstore: aggregate id over 2048 bytes or not UTF-8")
+	// ErrNegativeVersion reports a commit or query with a version below 0.
+	ErrNegativeVersion = errors.New("eventstore: negative version")
+	// ErrNoEvents reports a commit without events.
+	ErrNoEvents = errors.New("eventstore: commit has no events")
+	// ErrEmptyEventType reports an event without a type.
+	ErrEmptyEventType = errors.New("eventstore: event has no type")
+	// ErrInvalidEventData reports event data that is not valid JSON.
+	ErrInvalidEventData = errors.New("eventstore: event data is not valid JSON")
+	// ErrInvalidCommitID reports a CommitID (or a scan checkpoint) that is
+	// not a ULID in its canonical 26-character form.
+	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")
+	// ErrCommitTooLarge reports a commit whose encoded item exceeds
+	// DynamoDB's 400 KB item limit; the size is measured before sending.
+	ErrCommitTooLarge = errors.New("eventstore: commit too large")
+	// ErrVersionConflict is matched by every *VersionConflictError.
+	ErrVersionConflict = errors.New("eventstore: version conflict")
+	// ErrCorruptCommit reports an item in the table that does not decode
+	// as a commit; the wrapping error names the aggregate and version.
+	ErrCorruptCommit = errors.New("eventstore: corrupt commit item")
+	// ErrTableMismatch reports an existing table or index whose key schema
+	// is not the one the store needs.
+	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")
+)
+
+// VersionConflictError reports that another commit already holds the
+// version an Append asked for: someone else wrote to the aggregate since the
+// caller last read it. Reload the aggregate, decide again, and append at the
+// next version. It matches ErrVersionConflict with errors.Is and unwraps to
+// the DynamoDB error.
+type VersionConflictError struct {
+	AggregateID string
+	Version     int64
+	// CommitID is the commit that holds the version ("" when unknown, as
+	// when a transaction reports the conflict).
+	CommitID string
+	// Err is the underlying DynamoDB error.
+	Err error
+}
+
+func (e *VersionConflictError) Error() string {
+	msg := fmt.Sprintf("eventstore: version conflict: aggregate %q version %d", e.AggregateID, e.Version)
+	if e.CommitID != "" {
+		msg += " is held by commit " + e.CommitID
+	}
+	return msg
+}
+
+// Is reports whether target is ErrVersionConflict.
+func (e *VersionConflictError) Is(target error) bool { return target == ErrVersionConflict }
+
+// Unwrap returns the DynamoDB error.
+func (e *VersionConflictError) Unwrap() error { return e.Err }
+
+// NotifyError reports that a commit was stored but its notification failed.
+// The commit IS durable: do not treat a NotifyError as a failed write. Calling
+// Append again with the returned Commit (same CommitID) succeeds without
+// writing twice and notifies again.
+type NotifyError struct {
+	Commit Commit
+	Err    error
+}
+
+func (e *NotifyError) Error() string {
+	return fmt.Sprintf("eventstore: commit %s (aggregate %q version %d) is stored, but notification failed: %v",
+		e.Commit.CommitID, e.Commit.AggregateID, e.Commit.Version, e.Err)
+}
+
+// Unwrap returns the notifier's error.
+func (e *NotifyError) Unwrap() error { return e.Err }

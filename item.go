@@ -1,0 +1,281 @@
+package eventstore
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Attribute names of a commit item (see the table layout in doc.go).
+const (
+	attrAggregateID = "aggregateId"
+	attrVersion     = "version"
+	attrCommitID    = "commitId"
+	attrCommittedAt = "committedAt"
+	attrEvents      = "events"
+	attrMetadata    = "metadata"
+	attrShard       = "shard"
+)
+
+const (
+	// maxItemBytes is DynamoDB's item size limit (400 KB).
+	maxItemBytes = 400 * 1024
+	// compressAbove is the size of encoded events past which they are
+	// compressed with DEFLATE; smaller payloads are stored as plain JSON,
+	// readable in the console and cheaper to decode.
+	compressAbove = 4096
+	// maxDecodedEvents bounds the inflated size of a compressed payload read
+	// from the table, so a corrupt or hostile item cannot exhaust memory.
+	maxDecodedEvents = 64 << 20
+)
+
+// wireEvent is an event as stored in the events attribute: a JSON array of
+// {"t": type, "d": data, "m": metadata}, absent fields omitted.
+type wireEvent struct {
+	Type     string            `json:"t"`
+	Data     json.RawMessage   `json:"d,omitempty"`
+	Metadata map[string]string `json:"m,omitempty"`
+}
+
+// encodeItem turns a validated commit, with CommitID set, into its item.
+func encodeItem(c Commit, shard int) (map[string]types.AttributeValue, error) {
+	events, err := encodeEvents(c.Events)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: encode aggregate %q version %d: %w", c.AggregateID, c.Version, err)
+	}
+	item := map[string]types.AttributeValue{
+		attrAggregateID: &types.AttributeValueMemberS{Value: c.AggregateID},
+		attrVersion:     &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)},
+		attrCommitID:    &types.AttributeValueMemberS{Value: c.CommitID},
+		attrCommittedAt: &types.AttributeValueMemberN{Value: strconv.FormatInt(c.CommittedAt.UnixMilli(), 10)},
+		attrShard:       &types.AttributeValueMemberN{Value: strconv.Itoa(shard)},
+		attrEvents:      events,
+	}
+	if len(c.Metadata) > 0 {
+		item[attrMetadata] = encodeStringMap(c.Metadata)
+	}
+	if size := itemSize(item); size > maxItemBytes {
+		return nil, fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes, over DynamoDB's limit of %d",
+			ErrCommitTooLarge, c.AggregateID, c.Version, size, maxItemBytes)
+	}
+	return item, nil
+}
+
+// encodeEvents returns plain JSON as a string attribute, or, past
+// compressAbove, DEFLATE-compressed JSON as a binary attribute when that is
+// smaller. The attribute type tells the decoder which one it reads.
+func encodeEvents(events []Event) (types.AttributeValue, error) {
+	raw, err := appendEventsJSON(make([]byte, 0, eventsSizeHint(events)), events)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > compressAbove {
+		if packed := deflate(raw); len(packed) < len(raw) {
+			return &types.AttributeValueMemberB{Value: packed}, nil
+		}
+	}
+	return &types.AttributeValueMemberS{Value: string(raw)}, nil
+}
+
+// appendEventsJSON writes the wire form by hand so that Data is kept byte
+// for byte (encoding/json would compact it and escape HTML characters).
+func appendEventsJSON(b []byte, events []Event) ([]byte, error) {
+	b = append(b, '[')
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"t":`...)
+		b = appendJSONString(b, e.Type)
+		if len(e.Data) > 0 {
+			b = append(b, `,"d":`...)
+			b = append(b, e.Data...)
+		}
+		if len(e.Metadata) > 0 {
+			m, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, `,"m":`...)
+			b = append(b, m...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
+func eventsSizeHint(events []Event) int {
+	n := 2
+	for _, e := range events {
+		n += 16 + len(e.Type) + len(e.Data) + 32*len(e.Metadata)
+	}
+	return n
+}
+
+func deflate(raw []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestSpeed) // only fails on a bad level
+	w.Write(raw)                                   // writes to a bytes.Buffer do not fail
+	w.Close()
+	return buf.Bytes()
+}
+
+func encodeStringMap(m map[string]string) types.AttributeValue {
+	av := make(map[string]types.AttributeValue, len(m))
+	for k, v := range m {
+		av[k] = &types.AttributeValueMemberS{Value: v}
+	}
+	return &types.AttributeValueMemberM{Value: av}
+}
+
+// decodeItem turns an item read from the table into a Commit. It never
+// panics: whatever is wrong gives an error wrapping ErrCorruptCommit that
+// names the aggregate and version as far as they could be read.
+func decodeItem(item map[string]types.AttributeValue) (Commit, error) {
+	var c Commit
+	var err error
+	fail := func(format string, args ...any) (Commit, error) {
+		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: %s",
+			ErrCorruptCommit, c.AggregateID, c.Version, fmt.Sprintf(format, args...))
+	}
+	if c.AggregateID, err = stringAttr(item, attrAggregateID); err != nil {
+		return fail("%v", err)
+	}
+	if c.Version, err = numberAttr(item, attrVersion); err != nil {
+		return fail("%v", err)
+	}
+	if c.CommitID, err = stringAttr(item, attrCommitID); err != nil {
+		return fail("%v", err)
+	}
+	id, err := parseCommitID(c.CommitID)
+	if err != nil {
+		return fail("%v", err)
+	}
+	c.CommittedAt = commitTime(id)
+	if ms, err := numberAttr(item, attrCommittedAt); err != nil || ms != c.CommittedAt.UnixMilli() {
+		return fail("committedAt does not match commit id %s", c.CommitID)
+	}
+	if c.Events, err = decodeEvents(item[attrEvents]); err != nil {
+		return fail("%v", err)
+	}
+	if c.Metadata, err = decodeStringMap(item[attrMetadata]); err != nil {
+		return fail("metadata: %v", err)
+	}
+	return c, nil
+}
+
+func decodeEvents(av types.AttributeValue) ([]Event, error) {
+	var raw []byte
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		raw = []byte(v.Value)
+	case *types.AttributeValueMemberB:
+		r := flate.NewReader(bytes.NewReader(v.Value))
+		var err error
+		raw, err = io.ReadAll(io.LimitReader(r, maxDecodedEvents+1))
+		if err != nil {
+			return nil, fmt.Errorf("events: inflate: %v", err)
+		}
+		if len(raw) > maxDecodedEvents {
+			return nil, fmt.Errorf("events: inflate to more than %d bytes", maxDecodedEvents)
+		}
+	case nil:
+		return nil, fmt.Errorf("events: missing")
+	default:
+		return nil, fmt.Errorf("events: attribute of type %T", av)
+	}
+	var wire []wireEvent
+	if err := json.Unmarshal(raw, &wire); err != nil {
+		return nil, fmt.Errorf("events: %v", err)
+	}
+	if len(wire) == 0 {
+		return nil, fmt.Errorf("events: none")
+	}
+	events := make([]Event, len(wire))
+	for i, w := range wire {
+		if w.Type == "" {
+			return nil, fmt.Errorf("event %d: no type", i)
+		}
+		events[i] = Event{Type: w.Type, Data: w.Data, Metadata: w.Metadata}
+	}
+	return events, nil
+}
+
+func decodeStringMap(av types.AttributeValue) (map[string]string, error) {
+	if av == nil {
+		return nil, nil
+	}
+	m, ok := av.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("attribute of type %T", av)
+	}
+	out := make(map[string]string, len(m.Value))
+	for k, v := range m.Value {
+		s, ok := v.(*types.AttributeValueMemberS)
+		if !ok {
+			return nil, fmt.Errorf("key %q: attribute of type %T", k, v)
+		}
+		out[k] = s.Value
+	}
+	return out, nil
+}
+
+func stringAttr(item map[string]types.AttributeValue, name string) (string, error) {
+	s, ok := item[name].(*types.AttributeValueMemberS)
+	if !ok {
+		return "", fmt.Errorf("%s: want a string attribute, have %T", name, item[name])
+	}
+	return s.Value, nil
+}
+
+func numberAttr(item map[string]types.AttributeValue, name string) (int64, error) {
+	n, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("%s: want a number attribute, have %T", name, item[name])
+	}
+	v, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", name, err)
+	}
+	return v, nil
+}
+
+// itemSize is an upper bound of DynamoDB's size of an item: attribute names
+// plus values, numbers counted at their largest (21 bytes), maps and lists
+// with their 3-byte overhead and 1 byte per element.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return 21
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + valueSize(e)
+		}
+		return n
+	default:
+		return 1
+	}
+}

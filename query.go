@@ -1,0 +1,78 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Query yields the commits of one aggregate in version order, from
+// fromVersion on, with strongly consistent reads: a commit Append stored
+// before Query began is seen. It pages through results of any size and sends
+// no further request once the caller stops ranging.
+//
+// An error (ErrEmptyAggregateID, ErrNegativeVersion, a DynamoDB error, or an
+// item that does not decode, wrapping ErrCorruptCommit) is yielded once and
+// ends the sequence. Query is safe for concurrent use.
+func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64) iter.Seq2[Commit, error] {
+	return func(yield func(Commit, error) bool) {
+		if err := validateAggregateID(aggregateID); err != nil {
+			yield(Commit{}, err)
+			return
+		}
+		if fromVersion < 0 {
+			yield(Commit{}, fmt.Errorf("%w: query aggregate %q from version %d", ErrNegativeVersion, aggregateID, fromVersion))
+			return
+		}
+		in := &dynamodb.QueryInput{
+			TableName:                aws.String(s.cfg.Table),
+			ConsistentRead:           aws.Bool(true),
+			KeyConditionExpression:   aws.String("#a = :a AND #v >= :v"),
+			ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":a": &types.AttributeValueMemberS{Value: aggregateID},
+				":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(fromVersion, 10)},
+			},
+		}
+		for page, err := range s.pages(ctx, in) {
+			if err != nil {
+				yield(Commit{}, fmt.Errorf("eventstore: query aggregate %q: %w", aggregateID, err))
+				return
+			}
+			for _, item := range page {
+				c, err := decodeItem(item)
+				if err == nil && c.AggregateID != aggregateID {
+					c, err = Commit{}, fmt.Errorf("%w: aggregate %q version %d returned by a query of aggregate %q",
+						ErrCorruptCommit, c.AggregateID, c.Version, aggregateID)
+				}
+				if !yield(c, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// pages runs in and yields each page of items, following LastEvaluatedKey
+// until the last page or until the caller stops.
+func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]map[string]types.AttributeValue, error] {
+	return func(yield func([]map[string]types.AttributeValue, error) bool) {
+		in := *in
+		for {
+			out, err := s.client.Query(ctx, &in)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(out.Items, nil) || len(out.LastEvaluatedKey) == 0 {
+				return
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	}
+}

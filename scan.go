@@ -1,0 +1,143 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
+)
+
+// ScanOption changes one Scan.
+type ScanOption func(*scanOptions)
+
+type scanOptions struct {
+	settle time.Duration
+}
+
+// WithSettle sets the settle window of one scan: only commits whose CommitID
+// time is older than now minus d are yielded. 0 yields everything visible
+// now, which may skip a commit that lands later with an older CommitID; use
+// it only where that is acceptable (tests, a one-off export of a quiet table).
+func WithSettle(d time.Duration) ScanOption {
+	return func(o *scanOptions) { o.settle = max(d, 0) }
+}
+
+// Scan yields every commit of the table in CommitID order, each exactly
+// once, starting after the exclusive checkpoint after (the CommitID of the
+// last commit the caller processed, or "" for the beginning). It queries
+// every shard of the scan index and merges them, page by page, and yields
+// only commits older than the settle window (Config.Settle or WithSettle),
+// so that a commit whose write was slow cannot appear later behind a
+// checkpoint the caller already passed. See doc.go, "Settle window".
+//
+// Reads of the index are eventually consistent. An error (ErrInvalidCommitID
+// for a bad checkpoint, a DynamoDB error, an item that does not decode) is
+// yielded once and ends the sequence. Scan sends no further request once
+// the caller stops ranging. It is safe for concurrent use.
+func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
+	o := scanOptions{settle: s.cfg.Settle}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return func(yield func(Commit, error) bool) {
+		lo, err := scanStart(after)
+		if err != nil {
+			yield(Commit{}, err)
+			return
+		}
+		hi := scanHorizon(s.cfg.Now(), o.settle)
+		if hi.Compare(lo) < 0 {
+			return
+		}
+		shards := make([]iter.Seq2[Commit, error], s.cfg.ScanShards)
+		for i := range shards {
+			shards[i] = s.scanShard(ctx, i, lo, hi)
+		}
+		for c, err := range merge(shards) {
+			if !yield(c, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// scanStart is the smallest CommitID a scan after the checkpoint yields.
+func scanStart(after string) (ulid.ULID, error) {
+	if after == "" {
+		return ulid.ULID{}, nil
+	}
+	id, err := parseCommitID(after)
+	if err != nil {
+		return id, fmt.Errorf("eventstore: scan checkpoint: %w", err)
+	}
+	next, ok := increment(id)
+	if !ok {
+		return id, fmt.Errorf("%w: scan checkpoint %s is the largest ULID", ErrInvalidCommitID, after)
+	}
+	return next, nil
+}
+
+// scanHorizon is the largest CommitID a scan at now with the settle window
+// yields: the last ULID of the millisecond before now-settle, or the
+// largest ULID when settle is 0.
+func scanHorizon(now time.Time, settle time.Duration) ulid.ULID {
+	if settle <= 0 {
+		var top ulid.ULID
+		for i := range top {
+			top[i] = 0xff
+		}
+		return top
+	}
+	var h ulid.ULID
+	_ = h.SetTime(ulid.Timestamp(now.Add(-settle)) - 1)
+	for i := 6; i < len(h); i++ {
+		h[i] = 0xff
+	}
+	return h
+}
+
+// increment returns id+1, false if id is the largest ULID.
+func increment(id ulid.ULID) (ulid.ULID, bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return id, true
+		}
+	}
+	return id, false
+}
+
+// scanShard yields the commits of one shard with lo <= CommitID <= hi, in
+// CommitID order.
+func (s *Store) scanShard(ctx context.Context, shard int, lo, hi ulid.ULID) iter.Seq2[Commit, error] {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.cfg.Table),
+		IndexName:                aws.String(s.cfg.Index),
+		KeyConditionExpression:   aws.String("#s = :s AND #c BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#s": attrShard, "#c": attrCommitID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s":  &types.AttributeValueMemberN{Value: strconv.Itoa(shard)},
+			":lo": &types.AttributeValueMemberS{Value: lo.String()},
+			":hi": &types.AttributeValueMemberS{Value: hi.String()},
+		},
+	}
+	return func(yield func(Commit, error) bool) {
+		for page, err := range s.pages(ctx, in) {
+			if err != nil {
+				yield(Commit{}, fmt.Errorf("eventstore: scan shard %d: %w", shard, err))
+				return
+			}
+			for _, item := range page {
+				if !yield(decodeItem(item)) {
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Defaults of Config's zero values.
+const (
+	// DefaultIndex is the name of the global scan index.
+	DefaultIndex = "commitsByCommitId"
+	// DefaultScanShards is the number of write shards of the scan index.
+	// One index partition takes about 1,000 writes/s, so 4 shards take about
+	// 4,000 commits/s before the index throttles writers, while a scan
+	// still costs only 4 queries per page round. See README, "Shards".
+	DefaultScanShards = 4
+	// DefaultSettle is the settle window of Scan: it yields only commits
+	// whose CommitID time is older than now minus this. It covers the
+	// latest a commit can become visible in the scan index after its
+	// CommitID was taken: the writer deadline (DefaultMaxCommitLatency),
+	// clock skew between writer and reader, and index propagation lag.
+	// See doc.go, "Settle window".
+	DefaultSettle = 10 * time.Second
+)
+
+// DynamoDBAPI lists the DynamoDB operations the store calls. *dynamodb.Client
+// satisfies it; tests and users may wrap it.
+type DynamoDBAPI interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+var _ DynamoDBAPI = (*dynamodb.Client)(nil)
+
+// Notifier announces a stored commit to other services. Append calls it
+// after the commit is durable; see NotifyError. Implementations must be safe
+// for concurrent use.
+type Notifier interface {
+	Notify(ctx context.Context, c Commit) error
+}
+
+// Config configures a Store. Zero values mean the documented defaults.
+type Config struct {
+	// Table is the DynamoDB table name (required, 3-255 characters).
+	Table string
+	// Index is the scan index name; default DefaultIndex.
+	Index string
+	// ScanShards is the number of write shards of the scan index; default
+	// DefaultScanShards. Every store on a table must use the same count.
+	ScanShards int
+	// Notifier, if set, is told of every commit Append stores.
+	Notifier Notifier
+	// ReadCapacity and WriteCapacity are the provisioned capacity units
+	// CreateTable gives the table and the scan index; both 0 means
+	// on-demand (pay per request).
+	ReadCapacity, WriteCapacity int64
+	// Settle is the settle window of Scan when no WithSettle option is
+	// given; default DefaultSettle.
+	Settle time.Duration
+	// Now is the clock CommitIDs and the settle window are taken from;
+	// default time.Now. A hook for tests.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Index == "" {
+		c.Index = DefaultIndex
+	}
+	if c.ScanShards == 0 {
+		c.ScanShards = DefaultScanShards
+	}
+	if c.Settle == 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// validate reports every problem at once.
+func (c *Config) validate() error {
+	var errs []error
+	if n := len(c.Table); n < 3 || n > 255 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.Table %q must have 3 to 255 characters", c.Table))
+	}
+	if n := len(c.Index); n < 3 || n > 255 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.Index %q must have 3 to 255 characters", c.Index))
+	}
+	if c.ScanShards < 1 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.ScanShards %d must be at least 1", c.ScanShards))
+	}
+	if c.ReadCapacity < 0 || c.WriteCapacity < 0 || (c.ReadCapacity == 0) != (c.WriteCapacity == 0) {
+		errs = append(errs, fmt.Errorf("eventstore: Config.ReadCapacity %d and WriteCapacity %d must both be 0 (on-demand) or both positive",
+			c.ReadCapacity, c.WriteCapacity))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must not be negative", c.Settle))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is an event store on one DynamoDB table. It is safe for concurrent
+// use.
+type Store struct {
+	client DynamoDBAPI
+	cfg    Config
+}
+
+// New returns a Store on the table cfg names, using client for every
+// request. It sends no request; call CreateTable to create the table. It
+// returns an error listing every problem of cfg.
+func New(client DynamoDBAPI, cfg Config) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("eventstore: nil DynamoDB client")
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Store{client: client, cfg: cfg}, nil
+}
+
+// shardOf is the scan index shard of an aggregate: a hash of its id, so
+// all of an aggregate's commits land in one shard.
+func (s *Store) shardOf(aggregateID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(aggregateID))
+	return int(h.Sum32() % uint32(s.cfg.ScanShards))
+}
