@@ -1,0 +1,86 @@
+// Package eventstore is a commit-oriented, append-only event log on Amazon
+// DynamoDB.
+//
+// # Basics
+//
+// An aggregate is a stream of commits named by an AggregateID. A Commit is
+// one or more events that happened together, stored as one DynamoDB item,
+// so all of them are durable or none. Its Version is its 0-based position in
+// the aggregate: Append stores version N only if no commit holds it yet, with
+// one conditional PutItem, so of several writers racing for a version exactly
+// one wins and the others get a *VersionConflictError. Query reads one
+// aggregate back, consistently, in version order.
+//
+// Every commit also gets a CommitID, a ULID: time-ordered and unique.
+// Ordered by CommitID, the commits of all aggregates form the global log,
+// which Scan reads from an exclusive checkpoint (the last CommitID the
+// caller processed) for projection rebuilders and relays.
+//
+//	store, err := eventstore.New(dynamodbClient, eventstore.Config{Table: "events"})
+//	c, err := store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: 0,
+//		Events: []eventstore.Event{{Type: "accountCreated", Data: data}}})
+//	for c, err := range store.Query(ctx, "account#1", 0) { ... }
+//	for c, err := range store.Scan(ctx, checkpoint) { ... }
+//
+// # Table layout
+//
+// One table, keyed by aggregateId (S, partition key) and version (N, sort
+// key). Each item also holds commitId (S), committedAt (N, unix ms), events
+// (the events as a JSON array; as DEFLATE-compressed JSON in a binary
+// attribute past 4 KB when that is smaller), metadata (M, optional) and
+// shard (N). The scan index (a GSI, default "commitsByCommitId") is keyed by
+// shard and commitId and projects all attributes. shard is a hash of the
+// aggregate id modulo Config.ScanShards, so an aggregate's commits share one
+// shard, writes spread over ScanShards index partitions (about 1,000
+// writes/s each), and Scan merges the shards back into one order.
+//
+// # Guarantees
+//
+//  1. Atomic commits: a commit's events are all stored or none.
+//  2. Optimistic concurrency: of writers racing for one (aggregate, version),
+//     exactly one succeeds; the others get *VersionConflictError.
+//  3. Idempotent retry: when the SDK or the caller retries an Append whose
+//     first attempt was stored, the retry finds its own CommitID in the
+//     conditional-check failure (ReturnValuesOnConditionCheckFailure) and
+//     reports success without writing twice.
+//  4. Gap-free global order: Scan yields every commit once, in CommitID
+//     order, across shards and pages, holding back commits younger than the
+//     settle window so that a late write cannot land behind a checkpoint.
+//  5. Consistent aggregate reads: Query reads strongly consistently and
+//     pages through results of any size.
+//  6. Bad input gets a clear error before any request: nothing is written.
+//  7. Notification never loses a durable commit: Append writes, then
+//     notifies; a failed notification is a *NotifyError, and the commit is
+//     stored.
+//
+// # Settle window
+//
+// A commit's CommitID is taken before its PutItem lands, and the scan index
+// is eventually consistent, so a commit can become visible in the index a
+// little after a newer one. A reader that had already passed its CommitID
+// would skip it forever. Scan therefore yields only commits whose CommitID
+// time is older than now minus the settle window (DefaultSettle, 10 s):
+// by then every commit with an older CommitID has landed, provided that
+//
+//	write latency + index lag + clock skew between writer and reader < settle window
+//
+// The default allows 10 s for the three together: index propagation is
+// normally well under a second, and clock skew under NTP a few
+// milliseconds. A write that takes longer (a stalled connection, retries
+// after throttling) breaks the bound; a reader that cannot wait may pass
+// WithSettle(0) and accept that risk.
+//
+// # Caveats
+//
+//   - An item holds at most 400 KB: a larger commit fails with
+//     ErrCommitTooLarge before any request (sizes are measured after
+//     compression).
+//   - Versions are not checked for gaps: Append at version 5 of a new
+//     aggregate succeeds. Writers derive the next version from what they
+//     read, so gaps do not arise in practice.
+//   - Cost: an Append is one PutItem, one write unit per KB of item on the
+//     table and again on the scan index. A Query or Scan page costs one read
+//     unit per 4 KB read (half for eventually consistent Scan reads).
+//   - Every store on a table must use the same ScanShards; a store with
+//     another count reads the wrong shards.
+package eventstore

@@ -1,0 +1,117 @@
+package eventstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/dynacommit/eventstore"
+	"github.com/dynacommit/eventstore/dynamotest"
+)
+
+// exampleStore returns a store on a new table of a local DynamoDB.
+func exampleStore(name string) *eventstore.Store {
+	endpoint, err := dynamotest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := eventstore.New(dynamotest.NewClient(endpoint), eventstore.Config{
+		Table: fmt.Sprintf("example-%s-%d", name, time.Now().UnixNano()),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := store.CreateTable(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	return store
+}
+
+func ExampleNew() {
+	// client is a *dynamodb.Client; here one of a local DynamoDB.
+	endpoint, err := dynamotest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := dynamotest.NewClient(endpoint)
+
+	store, err := eventstore.New(client, eventstore.Config{Table: "example-new", ScanShards: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := store.CreateTable(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	_, err = eventstore.New(client, eventstore.Config{Table: ""})
+	fmt.Println(err)
+	// Output:
+	// eventstore: Config.Table "" must have 3 to 255 characters
+}
+
+func ExampleStore_Append() {
+	ctx := context.Background()
+	store := exampleStore("append")
+
+	_, err := store.Append(ctx, eventstore.Commit{
+		AggregateID: "account#1",
+		Version:     0,
+		Events: []eventstore.Event{
+			{Type: "accountCreated", Data: json.RawMessage(`{"username":"john"}`)},
+			{Type: "profileEdited", Data: json.RawMessage(`{"name":"John Doe"}`)},
+		},
+	})
+	fmt.Println("first append:", err)
+
+	// Someone else appends version 0 again: a conflict.
+	_, err = store.Append(ctx, eventstore.Commit{
+		AggregateID: "account#1",
+		Version:     0,
+		Events:      []eventstore.Event{{Type: "accountCreated"}},
+	})
+	var conflict *eventstore.VersionConflictError
+	fmt.Println("conflict:", errors.As(err, &conflict), conflict.Version)
+	// Output:
+	// first append: <nil>
+	// conflict: true 0
+}
+
+func ExampleStore_Query() {
+	ctx := context.Background()
+	store := exampleStore("query")
+	for v, typ := range []string{"accountCreated", "profileEdited", "accountDeleted"} {
+		store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: int64(v),
+			Events: []eventstore.Event{{Type: typ}}})
+	}
+
+	for c, err := range store.Query(ctx, "account#1", 1) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(c.Version, c.Events[0].Type)
+	}
+	// Output:
+	// 1 profileEdited
+	// 2 accountDeleted
+}
+
+func ExampleStore_Scan() {
+	ctx := context.Background()
+	store := exampleStore("scan")
+	store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Events: []eventstore.Event{{Type: "accountCreated"}}})
+	first, _ := store.Append(ctx, eventstore.Commit{AggregateID: "account#2", Events: []eventstore.Event{{Type: "accountCreated"}}})
+	store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: 1, Events: []eventstore.Event{{Type: "accountDeleted"}}})
+
+	// Resume after a checkpoint. A settle window of 0 yields commits as soon
+	// as they are visible; production readers keep the default.
+	for c, err := range store.Scan(ctx, first.CommitID, eventstore.WithSettle(0)) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(c.AggregateID, c.Version, c.Events[0].Type)
+	}
+	// Output:
+	// account#1 1 accountDeleted
+}
