@@ -206,7 +206,7 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 		if w.Type == "" {
 			return nil, fmt.Errorf("event %d: no type", i)
 		}
-		events[i] = Event{Type: w.Type, Data: w.Data, Metadata: w.Metadata}
+		events[i] = Event(w)
 	}
 	return events, nil
 }
