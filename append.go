@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -21,9 +22,21 @@ import (
 // ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidCommitID,
 // ErrAggregateIDTooLong, ErrCommitTooLarge) before any request, so nothing
 // is written; *VersionConflictError when another commit holds the version;
-// *NotifyError when the commit was stored but the Notifier failed. Any
-// other error (network, timeout, cancelled ctx) leaves the outcome unknown:
-// retry with the returned Commit to settle it.
+// *NotifyError when the commit was stored but the Notifier failed;
+// ErrCommitDeadline when the commit did not land before its writer deadline
+// and never will (retry with a new CommitID); ErrShardMismatch when the
+// table was created with another ScanShards. Any other error (network,
+// throttling past the SDK's retries, a cancelled ctx) leaves the outcome
+// unknown: retry with the returned Commit to settle it.
+//
+// The writer deadline: no PutItem attempt, the SDK's retries included, is
+// sent once the CommitID's time is older than Config.MaxCommitLatency, so no
+// commit can land later than that after its CommitID's time, and Scan's
+// settle window can wait it out. When the deadline cut an attempt short, or
+// had passed before Append began (a retry with an old Commit), Append reads
+// the key consistently and reports what is stored there: success if it is
+// this commit, a conflict, or ErrCommitDeadline. A caller-set CommitID must
+// therefore be fresh.
 //
 // Append is safe for concurrent use.
 func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
@@ -36,6 +49,9 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 		c.CommittedAt = commitTime(id)
 	}
 	if err := c.validate(); err != nil {
+		return c, err
+	}
+	if err := s.checkShards(ctx); err != nil {
 		return c, err
 	}
 	item, err := encodeItem(c, s.shardOf(c.AggregateID))
@@ -51,8 +67,19 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 // put writes item unless its key is taken. A taken key holding c's own
 // CommitID is an earlier attempt of this same commit (an SDK retry after a
 // lost response, or the caller's retry): success, nothing written twice.
+//
+// No attempt is sent after the writer deadline: the request context ends
+// there, which stops the SDK's retries too. When the deadline ends the
+// write, or has passed before it, a consistent read of the key tells what
+// happened.
 func (s *Store) put(ctx context.Context, c Commit, item map[string]types.AttributeValue) error {
-	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+	remaining := c.CommittedAt.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.Now())
+	if remaining <= 0 {
+		return s.settle(ctx, c, nil)
+	}
+	putCtx, cancel := context.WithTimeout(ctx, remaining)
+	defer cancel()
+	_, err := s.client.PutItem(putCtx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.cfg.Table),
 		Item:                                item,
 		ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
@@ -64,14 +91,48 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	case err == nil:
 		return nil
 	case errors.As(err, &failed):
-		holder, _ := stringAttr(failed.Item, attrCommitID)
-		if holder == c.CommitID {
-			return nil
-		}
-		return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: err}
+		return s.heldBy(c, failed.Item, err)
+	case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
+		return s.settle(ctx, c, err)
 	default:
-		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown): %w",
+		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): %w",
 			c.AggregateID, c.Version, c.CommitID, err)
+	}
+}
+
+// heldBy interprets the item that holds c's key: c itself, or a conflict.
+func (s *Store) heldBy(c Commit, item map[string]types.AttributeValue, cause error) error {
+	holder, _ := stringAttr(item, attrCommitID)
+	if holder == c.CommitID {
+		return nil
+	}
+	return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
+}
+
+// settle reads c's key consistently once its deadline has passed, when no
+// attempt can land any more: c is stored, or another commit holds the
+// version, or nothing does and c never will be (ErrCommitDeadline).
+func (s *Store) settle(ctx context.Context, c Commit, cause error) error {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.cfg.Table),
+		Key:            keyOf(c.AggregateID, c.Version),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed, settle read failed: %w",
+			c.AggregateID, c.Version, c.CommitID, err)
+	}
+	if out.Item != nil {
+		return s.heldBy(c, out.Item, cause)
+	}
+	return fmt.Errorf("%w: aggregate %q version %d commit %s: %v after its time; retry with a new CommitID",
+		ErrCommitDeadline, c.AggregateID, c.Version, c.CommitID, s.cfg.MaxCommitLatency)
+}
+
+func keyOf(aggregateID string, version int64) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrAggregateID: &types.AttributeValueMemberS{Value: aggregateID},
+		attrVersion:     &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
 	}
 }
 

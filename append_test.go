@@ -55,12 +55,45 @@ func TestAppendQueryRoundTrip(t *testing.T) {
 func TestAppendKeepsCallersCommitID(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t, eventstore.Config{})
-	at := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	at := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	c := commit("a", 0)
 	c.CommitID = ulid.MustNew(ulid.Timestamp(at), rand.Reader).String()
 	stored := mustAppend(t, s, c)
 	if stored.CommitID != c.CommitID || !stored.CommittedAt.Equal(at) {
 		t.Errorf("stored CommitID %s at %v, want %s at its ULID time", stored.CommitID, stored.CommittedAt, c.CommitID)
+	}
+}
+
+// A CommitID older than the writer deadline is never sent: Append reads the
+// key instead, and reports what it finds.
+func TestAppendRefusesAnExpiredCommitID(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	old := commit("a", 0)
+	old.CommitID = ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Minute)), rand.Reader).String()
+	_, err := s.Append(ctxT(t), old)
+	if !errors.Is(err, eventstore.ErrCommitDeadline) {
+		t.Fatalf("Append with a minute-old CommitID: %v, want ErrCommitDeadline", err)
+	}
+	if n := countItems(t, client, table); n != 0 {
+		t.Fatalf("table holds %d commits, want 0", n)
+	}
+
+	// The caller's late retry of a commit that was stored still succeeds.
+	stored := mustAppend(t, s, commit("b", 0))
+	late, err := eventstore.New(client, eventstore.Config{Table: table,
+		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := late.Append(ctxT(t), stored); err != nil {
+		t.Errorf("late retry of a stored commit: %v, want success", err)
+	}
+	// And a late commit at a taken version is a conflict.
+	old.AggregateID = "b"
+	var conflict *eventstore.VersionConflictError
+	if _, err := s.Append(ctxT(t), old); !errors.As(err, &conflict) || conflict.CommitID != stored.CommitID {
+		t.Errorf("expired commit at a taken version: %v, want a conflict naming %s", err, stored.CommitID)
 	}
 }
 

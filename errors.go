@@ -25,6 +25,8 @@ var (
 	// ErrInvalidCommitID reports a CommitID (or a scan checkpoint) that is
 	// not a ULID in its canonical 26-character form.
 	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")
+	// ErrInvalidSettle reports a negative settle window.
+	ErrInvalidSettle = errors.New("eventstore: negative settle window")
 	// ErrCommitTooLarge reports a commit whose encoded item exceeds
 	// DynamoDB's 400 KB item limit; the size is measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")
@@ -33,6 +35,15 @@ var (
 	// ErrCorruptCommit reports an item in the table that does not decode
 	// as a commit; the wrapping error names the aggregate and version.
 	ErrCorruptCommit = errors.New("eventstore: corrupt commit item")
+	// ErrShardMismatch reports a store whose ScanShards differs from the
+	// count the table was created with: its writes would land in shards
+	// other readers do not read, so every operation refuses to run.
+	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
+	// ErrCommitDeadline reports an Append whose commit did not land before
+	// its writer deadline (Config.MaxCommitLatency after its CommitID's
+	// time): it is NOT stored, and never will be. Retry with a new
+	// CommitID (clear Commit.CommitID), after reloading the aggregate.
+	ErrCommitDeadline = errors.New("eventstore: commit deadline passed, commit not stored")
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// is not the one the store needs.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")

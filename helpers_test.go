@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/dynamotest"
@@ -79,11 +80,16 @@ func collect(tb testing.TB, seq func(func(eventstore.Commit, error) bool)) []eve
 	return out
 }
 
-// countItems counts the items of a table with a raw Scan.
+// countItems counts the commit items of a table with a raw Scan (not the
+// metadata item that records the shard count).
 func countItems(tb testing.TB, client *dynamodb.Client, table string) int {
 	tb.Helper()
 	n := 0
-	p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		FilterExpression:          aws.String("version >= :zero"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": &types.AttributeValueMemberN{Value: "0"}},
+	})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctxT(tb))
 		if err != nil {

@@ -1,59 +1,118 @@
 package eventstore
 
 import (
+	"context"
 	"fmt"
-	"iter"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
-// merge yields the commits of several sequences, each in CommitID order, as
-// one sequence in CommitID order. The first error ends it. It stops every
-// input when the caller stops.
-func merge(inputs []iter.Seq2[Commit, error]) iter.Seq2[Commit, error] {
-	return func(yield func(Commit, error) bool) {
-		type head struct {
-			next func() (Commit, error, bool)
-			c    Commit
+// shardReader fetches the pages of one shard in its own goroutine, one page
+// ahead of the merge: while the caller works through a page, the next one
+// is on its way. At most three pages per shard are in memory: the one being
+// merged, the one waiting in pages, and the one being fetched.
+type shardReader struct {
+	pages chan []Commit // closed after the last page; err is set before
+	err   error
+	page  []Commit // the page being merged
+}
+
+// readShards starts one reader per query. The readers stop when ctx ends;
+// the caller must cancel ctx and then wait on wg.
+func (s *Store) readShards(ctx context.Context, queries []*dynamodb.QueryInput, wg *sync.WaitGroup) []*shardReader {
+	readers := make([]*shardReader, len(queries))
+	for i, in := range queries {
+		r := &shardReader{pages: make(chan []Commit, 1)}
+		readers[i] = r
+		wg.Go(func() { r.run(ctx, s, in) })
+	}
+	return readers
+}
+
+func (r *shardReader) run(ctx context.Context, s *Store, in *dynamodb.QueryInput) {
+	defer close(r.pages)
+	for items, err := range s.pages(ctx, in) {
+		if err != nil {
+			r.err = err
+			return
 		}
-		heads := make([]*head, 0, len(inputs))
-		for _, in := range inputs {
-			next, stop := iter.Pull2(in)
-			defer stop()
-			c, err, ok := next()
+		page := make([]Commit, 0, len(items))
+		for _, item := range items {
+			c, err := decodeItem(item)
 			if err != nil {
-				yield(Commit{}, err)
-				return
+				r.err = err
+				break
 			}
-			if ok {
-				heads = append(heads, &head{next: next, c: c})
+			page = append(page, c)
+		}
+		if len(page) > 0 {
+			select {
+			case r.pages <- page:
+			case <-ctx.Done():
+				r.err = ctx.Err()
+				return
 			}
 		}
-		last := ""
-		for len(heads) > 0 {
-			min := 0
-			for i, h := range heads {
-				if h.c.CommitID < heads[min].c.CommitID {
-					min = i
-				}
+		if r.err != nil {
+			return
+		}
+	}
+}
+
+// head returns the reader's next commit, waiting for a page if need be;
+// false when the shard is exhausted or failed (then see r.err).
+func (r *shardReader) head() (Commit, bool) {
+	for len(r.page) == 0 {
+		page, ok := <-r.pages
+		if !ok {
+			return Commit{}, false
+		}
+		r.page = page
+	}
+	return r.page[0], true
+}
+
+// merge yields the commits of every reader, each in CommitID order, as one
+// sequence in strictly increasing CommitID order. The first error ends it.
+// A linear pick of the smallest head is cheaper than a heap for the few
+// shards a table has.
+func merge(readers []*shardReader, yield func(Commit, error) bool) {
+	live := make([]*shardReader, 0, len(readers))
+	for _, r := range readers {
+		if _, ok := r.head(); ok {
+			live = append(live, r)
+		} else if r.err != nil {
+			yield(Commit{}, r.err)
+			return
+		}
+	}
+	last := ""
+	for len(live) > 0 {
+		pick := 0
+		for i, r := range live {
+			if r.page[0].CommitID < live[pick].page[0].CommitID {
+				pick = i
 			}
-			h := heads[min]
-			if h.c.CommitID <= last {
-				yield(Commit{}, fmt.Errorf("%w: commit %s out of order after %s", ErrCorruptCommit, h.c.CommitID, last))
+		}
+		r := live[pick]
+		c := r.page[0]
+		if c.CommitID <= last {
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last))
+			return
+		}
+		last = c.CommitID
+		if !yield(c, nil) {
+			return
+		}
+		r.page = r.page[1:]
+		if _, ok := r.head(); !ok {
+			if r.err != nil {
+				yield(Commit{}, r.err)
 				return
 			}
-			last = h.c.CommitID
-			if !yield(h.c, nil) {
-				return
-			}
-			c, err, ok := h.next()
-			switch {
-			case err != nil:
-				yield(Commit{}, err)
-				return
-			case ok:
-				h.c = c
-			default:
-				heads = append(heads[:min], heads[min+1:]...)
-			}
+			live = append(live[:pick], live[pick+1:]...)
 		}
 	}
 }

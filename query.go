@@ -59,12 +59,14 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 }
 
 // pages runs in and yields each page of items, following LastEvaluatedKey
-// until the last page or until the caller stops.
+// until the last page or until the caller stops. A page that fails with a
+// transient error is asked for again, from the same key, so no item is
+// skipped or repeated.
 func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]map[string]types.AttributeValue, error] {
 	return func(yield func([]map[string]types.AttributeValue, error) bool) {
 		in := *in
 		for {
-			out, err := s.client.Query(ctx, &in)
+			out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in) })
 			if err != nil {
 				yield(nil, err)
 				return

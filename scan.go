@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,51 +21,81 @@ type scanOptions struct {
 	settle time.Duration
 }
 
-// WithSettle sets the settle window of one scan: only commits whose CommitID
-// time is older than now minus d are yielded. 0 yields everything visible
-// now, which may skip a commit that lands later with an older CommitID; use
-// it only where that is acceptable (tests, a one-off export of a quiet table).
+func (o scanOptions) validate() error {
+	if o.settle < 0 {
+		return fmt.Errorf("%w: %v", ErrInvalidSettle, o.settle)
+	}
+	return nil
+}
+
+// WithSettle sets the settle window of one Scan or Tail: only commits whose
+// CommitID time is older than now minus d are yielded. 0 yields everything
+// visible now, which may skip a commit that lands later with an older
+// CommitID; use it only where that is acceptable (tests, a one-off export
+// of a quiet table). A negative d makes the scan yield ErrInvalidSettle.
 func WithSettle(d time.Duration) ScanOption {
-	return func(o *scanOptions) { o.settle = max(d, 0) }
+	return func(o *scanOptions) { o.settle = d }
 }
 
 // Scan yields every commit of the table in CommitID order, each exactly
 // once, starting after the exclusive checkpoint after (the CommitID of the
 // last commit the caller processed, or "" for the beginning). It queries
-// every shard of the scan index and merges them, page by page, and yields
-// only commits older than the settle window (Config.Settle or WithSettle),
-// so that a commit whose write was slow cannot appear later behind a
-// checkpoint the caller already passed. See doc.go, "Settle window".
+// every shard of the scan index in parallel, a page ahead of the caller,
+// and merges them, so memory stays within a few pages per shard whatever
+// the size of the table. It yields only commits older than the settle
+// window (Config.Settle or WithSettle), so that a commit whose write was
+// slow cannot appear later behind a checkpoint the caller already passed.
+// See doc.go, "Settle window". Throttling and server errors are retried
+// with backoff, resuming the failed page, so no commit is skipped or
+// repeated.
 //
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
-// for a bad checkpoint, a DynamoDB error, an item that does not decode) is
-// yielded once and ends the sequence. Scan sends no further request once
-// the caller stops ranging. It is safe for concurrent use.
+// for a bad checkpoint, a DynamoDB error after retries, an item that does
+// not decode, ErrShardMismatch) is yielded once and ends the sequence. Scan
+// stops its requests once the caller stops ranging. It is safe for
+// concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
-	o := scanOptions{settle: s.cfg.Settle}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := s.scanOptions(opts)
 	return func(yield func(Commit, error) bool) {
 		lo, err := scanStart(after)
+		if err == nil {
+			err = o.validate()
+		}
 		if err != nil {
 			yield(Commit{}, err)
 			return
 		}
-		hi := scanHorizon(s.cfg.Now(), o.settle)
-		if hi.Compare(lo) < 0 {
-			return
-		}
-		shards := make([]iter.Seq2[Commit, error], s.cfg.ScanShards)
-		for i := range shards {
-			shards[i] = s.scanShard(ctx, i, lo, hi)
-		}
-		for c, err := range merge(shards) {
-			if !yield(c, err) || err != nil {
-				return
-			}
-		}
+		s.scan(ctx, lo, o.settle, yield)
 	}
+}
+
+func (s *Store) scanOptions(opts []ScanOption) scanOptions {
+	o := scanOptions{settle: s.cfg.Settle}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// scan yields the commits from lo to the settle horizon, merging the shards.
+func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yield func(Commit, error) bool) {
+	if err := s.checkShards(ctx); err != nil {
+		yield(Commit{}, err)
+		return
+	}
+	hi := scanHorizon(s.cfg.Now(), settle)
+	if hi.Compare(lo) < 0 {
+		return
+	}
+	queries := make([]*dynamodb.QueryInput, s.cfg.ScanShards)
+	for i := range queries {
+		queries[i] = s.shardQuery(i, lo, hi)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	merge(s.readShards(ctx, queries, &wg), yield)
 }
 
 // scanStart is the smallest CommitID a scan after the checkpoint yields.
@@ -113,10 +144,10 @@ func increment(id ulid.ULID) (ulid.ULID, bool) {
 	return id, false
 }
 
-// scanShard yields the commits of one shard with lo <= CommitID <= hi, in
+// shardQuery reads one shard's commits with lo <= CommitID <= hi, in
 // CommitID order.
-func (s *Store) scanShard(ctx context.Context, shard int, lo, hi ulid.ULID) iter.Seq2[Commit, error] {
-	in := &dynamodb.QueryInput{
+func (s *Store) shardQuery(shard int, lo, hi ulid.ULID) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
 		TableName:                aws.String(s.cfg.Table),
 		IndexName:                aws.String(s.cfg.Index),
 		KeyConditionExpression:   aws.String("#s = :s AND #c BETWEEN :lo AND :hi"),
@@ -126,18 +157,5 @@ func (s *Store) scanShard(ctx context.Context, shard int, lo, hi ulid.ULID) iter
 			":lo": &types.AttributeValueMemberS{Value: lo.String()},
 			":hi": &types.AttributeValueMemberS{Value: hi.String()},
 		},
-	}
-	return func(yield func(Commit, error) bool) {
-		for page, err := range s.pages(ctx, in) {
-			if err != nil {
-				yield(Commit{}, fmt.Errorf("eventstore: scan shard %d: %w", shard, err))
-				return
-			}
-			for _, item := range page {
-				if !yield(decodeItem(item)) {
-					return
-				}
-			}
-		}
 	}
 }

@@ -19,13 +19,22 @@ const (
 	// 4,000 commits/s before the index throttles writers, while a scan
 	// still costs only 4 queries per page round. See README, "Shards".
 	DefaultScanShards = 4
-	// DefaultSettle is the settle window of Scan: it yields only commits
-	// whose CommitID time is older than now minus this. It covers the
-	// latest a commit can become visible in the scan index after its
-	// CommitID was taken: the writer deadline (DefaultMaxCommitLatency),
-	// clock skew between writer and reader, and index propagation lag.
-	// See doc.go, "Settle window".
-	DefaultSettle = 10 * time.Second
+	// DefaultMaxCommitLatency is the writer deadline: Append sends no
+	// PutItem attempt (the SDK's retries included) once the CommitID's time
+	// is older than this, so no commit lands later than this after its
+	// CommitID's time. Normal appends take milliseconds; 5 s leaves room
+	// for the SDK's retries of throttled or failed attempts.
+	DefaultMaxCommitLatency = 5 * time.Second
+	// SettleAllowance is what the default settle window adds to the
+	// writer deadline: 2 s for clock skew between writer and reader and
+	// 3 s for the scan index's propagation lag.
+	SettleAllowance = 5 * time.Second
+	// DefaultSettle is the settle window of Scan and Tail with the default
+	// MaxCommitLatency: 5 s + 5 s. They yield only commits whose CommitID
+	// time is older than now minus the window, by which time every commit
+	// with an older CommitID has landed in the index. See doc.go, "Settle
+	// window".
+	DefaultSettle = DefaultMaxCommitLatency + SettleAllowance
 )
 
 // DynamoDBAPI lists the DynamoDB operations the store calls. *dynamodb.Client
@@ -62,8 +71,12 @@ type Config struct {
 	// CreateTable gives the table and the scan index; both 0 means
 	// on-demand (pay per request).
 	ReadCapacity, WriteCapacity int64
-	// Settle is the settle window of Scan when no WithSettle option is
-	// given; default DefaultSettle.
+	// MaxCommitLatency is the writer deadline; default
+	// DefaultMaxCommitLatency. See Store.Append.
+	MaxCommitLatency time.Duration
+	// Settle is the settle window of Scan and Tail when no WithSettle
+	// option is given; default MaxCommitLatency + SettleAllowance. It must
+	// exceed MaxCommitLatency.
 	Settle time.Duration
 	// Now is the clock CommitIDs and the settle window are taken from;
 	// default time.Now. A hook for tests.
@@ -77,8 +90,11 @@ func (c *Config) setDefaults() {
 	if c.ScanShards == 0 {
 		c.ScanShards = DefaultScanShards
 	}
+	if c.MaxCommitLatency == 0 {
+		c.MaxCommitLatency = DefaultMaxCommitLatency
+	}
 	if c.Settle == 0 {
-		c.Settle = DefaultSettle
+		c.Settle = c.MaxCommitLatency + SettleAllowance
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -101,8 +117,12 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("eventstore: Config.ReadCapacity %d and WriteCapacity %d must both be 0 (on-demand) or both positive",
 			c.ReadCapacity, c.WriteCapacity))
 	}
-	if c.Settle < 0 {
-		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must not be negative", c.Settle))
+	if c.MaxCommitLatency < 0 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitLatency %v must not be negative", c.MaxCommitLatency))
+	}
+	if c.Settle <= c.MaxCommitLatency {
+		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must exceed MaxCommitLatency %v, or a late commit could be skipped",
+			c.Settle, c.MaxCommitLatency))
 	}
 	return errors.Join(errs...)
 }
@@ -112,6 +132,7 @@ func (c *Config) validate() error {
 type Store struct {
 	client DynamoDBAPI
 	cfg    Config
+	shards shardCheck
 }
 
 // New returns a Store on the table cfg names, using client for every

@@ -16,14 +16,18 @@ import (
 // capacity of Config, and waits until both are ACTIVE. It is idempotent: on
 // an existing table whose keys and scan index match, it waits for ACTIVE and
 // returns nil; on one that does not match, an error wrapping
-// ErrTableMismatch. It is safe for concurrent use.
+// ErrTableMismatch, or ErrShardMismatch if it was created with another
+// ScanShards (CreateTable records the count in the table). It is safe for concurrent use.
 func (s *Store) CreateTable(ctx context.Context) error {
 	_, err := s.client.CreateTable(ctx, s.tableInput())
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("eventstore: create table %s: %w", s.cfg.Table, err)
 	}
-	return s.waitActive(ctx)
+	if err := s.waitActive(ctx); err != nil {
+		return err
+	}
+	return s.checkShards(ctx)
 }
 
 func (s *Store) tableInput() *dynamodb.CreateTableInput {

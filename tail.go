@@ -1,0 +1,87 @@
+package eventstore
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Polling of an idle Tail: from tailPollMin, growing to tailPollMax while
+// nothing arrives, back to tailPollMin when commits do.
+const (
+	tailPollMin = 100 * time.Millisecond
+	tailPollMax = 2 * time.Second
+)
+
+// Tail yields the commits after the exclusive checkpoint after, in CommitID
+// order, each exactly once, like Scan, and then keeps yielding new commits
+// as they settle: a commit is yielded once it is older than the settle
+// window, within tailPollMax (2 s) more. While idle it polls with a backoff
+// from 100 ms to 2 s, reset when commits arrive; each poll costs one query
+// per shard.
+//
+// Tail ends only when ctx is done, yielding ctx's error once, or on an error
+// that retrying cannot cure (a bad checkpoint, ErrInvalidSettle,
+// ErrShardMismatch, an item that does not decode), yielded once. Transient
+// errors (throttling, 5xx, network) are retried from the last yielded
+// commit, so none is skipped or repeated. It is safe for concurrent use.
+func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
+	o := s.scanOptions(opts)
+	return func(yield func(Commit, error) bool) {
+		lo, err := scanStart(after)
+		if err == nil {
+			err = o.validate()
+		}
+		if err != nil {
+			yield(Commit{}, err)
+			return
+		}
+		idle := backoff.NewExponentialBackOff()
+		idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = tailPollMin, tailPollMax, 0
+		for {
+			var failed error
+			stopped, progressed := false, false
+			s.scan(ctx, lo, o.settle, func(c Commit, err error) bool {
+				if err != nil {
+					failed = err
+					return false
+				}
+				progressed = true
+				id, _ := parseCommitID(c.CommitID) // decodeItem parsed it already
+				lo, _ = increment(id)
+				stopped = !yield(c, nil)
+				return !stopped
+			})
+			switch {
+			case stopped:
+				return
+			case ctx.Err() != nil:
+				yield(Commit{}, ctx.Err())
+				return
+			case failed != nil && !transient(failed):
+				yield(Commit{}, failed)
+				return
+			case progressed:
+				idle.Reset()
+			}
+			if !sleep(ctx, idle.NextBackOff()) {
+				yield(Commit{}, ctx.Err())
+				return
+			}
+		}
+	}
+}
+
+// sleep waits for d, false if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
