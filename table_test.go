@@ -95,3 +95,54 @@ func TestNewValidatesConfig(t *testing.T) {
 		t.Errorf("New with defaults: %v", err)
 	}
 }
+
+func TestShardCountIsRecordedAndChecked(t *testing.T) {
+	t.Parallel()
+	_, client, table := newStore(t, eventstore.Config{ScanShards: 4})
+	other, err := eventstore.New(client, eventstore.Config{Table: table, ScanShards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(ctxT(t), commit("a", 0)); !errors.Is(err, eventstore.ErrShardMismatch) {
+		t.Errorf("Append with another shard count: %v, want ErrShardMismatch", err)
+	}
+	for _, err := range other.Scan(ctxT(t), "") {
+		if !errors.Is(err, eventstore.ErrShardMismatch) {
+			t.Errorf("Scan with another shard count: %v, want ErrShardMismatch", err)
+		}
+	}
+	if err := other.CreateTable(ctxT(t)); !errors.Is(err, eventstore.ErrShardMismatch) {
+		t.Errorf("CreateTable with another shard count: %v, want ErrShardMismatch", err)
+	}
+	if n := countItems(t, client, table); n != 0 {
+		t.Errorf("%d commits written by a mismatched store", n)
+	}
+}
+
+// A table made elsewhere (infrastructure as code) records the shard count
+// of the first store that uses it.
+func TestShardCountOfATableMadeElsewhere(t *testing.T) {
+	t.Parallel()
+	client := dynamotest.Client(t)
+	table := dynamotest.TableName(t, client)
+	first, err := eventstore.New(client, eventstore.Config{Table: table, ScanShards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.CreateTable(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// Forget the record, as if the table came from CloudFormation.
+	if _, err := client.DeleteItem(ctxT(t), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+		"aggregateId": &types.AttributeValueMemberS{Value: "$eventstore"}, "version": &types.AttributeValueMemberN{Value: "-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	writer, _ := eventstore.New(client, eventstore.Config{Table: table, ScanShards: 3})
+	mustAppend(t, writer, commit("a", 0))
+	reader, _ := eventstore.New(client, eventstore.Config{Table: table, ScanShards: 5})
+	for _, err := range reader.Scan(ctxT(t), "") {
+		if !errors.Is(err, eventstore.ErrShardMismatch) {
+			t.Errorf("reader with another count: %v, want ErrShardMismatch", err)
+		}
+	}
+}
