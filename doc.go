@@ -14,13 +14,15 @@
 // Every commit also gets a CommitID, a ULID: time-ordered and unique.
 // Ordered by CommitID, the commits of all aggregates form the global log,
 // which Scan reads from an exclusive checkpoint (the last CommitID the
-// caller processed) for projection rebuilders and relays.
+// caller processed) for projection rebuilders, and Tail follows live for
+// relays and projections.
 //
 //	store, err := eventstore.New(dynamodbClient, eventstore.Config{Table: "events"})
 //	c, err := store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: 0,
 //		Events: []eventstore.Event{{Type: "accountCreated", Data: data}}})
 //	for c, err := range store.Query(ctx, "account#1", 0) { ... }
 //	for c, err := range store.Scan(ctx, checkpoint) { ... }
+//	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends
 //
 // # Table layout
 //
@@ -58,17 +60,31 @@
 // A commit's CommitID is taken before its PutItem lands, and the scan index
 // is eventually consistent, so a commit can become visible in the index a
 // little after a newer one. A reader that had already passed its CommitID
-// would skip it forever. Scan therefore yields only commits whose CommitID
-// time is older than now minus the settle window (DefaultSettle, 10 s):
-// by then every commit with an older CommitID has landed, provided that
+// would skip it forever. Two bounds make that impossible:
 //
-//	write latency + index lag + clock skew between writer and reader < settle window
+//   - Writer deadline: Append sends no PutItem attempt (the SDK's retries
+//     included) once the CommitID's time is older than
+//     Config.MaxCommitLatency (default 5 s): the request context ends there.
+//     If the deadline cut a write short, Append settles it with a consistent
+//     read of the key: the commit landed (success) or never will
+//     (ErrCommitDeadline; retry with a new CommitID). So every commit lands
+//     in the table within MaxCommitLatency of its CommitID's time.
+//   - Reader horizon: Scan and Tail yield only commits whose CommitID time is
+//     older than the reader's now minus the settle window (Config.Settle,
+//     default MaxCommitLatency + SettleAllowance = 5 s + 5 s = 10 s).
 //
-// The default allows 10 s for the three together: index propagation is
-// normally well under a second, and clock skew under NTP a few
-// milliseconds. A write that takes longer (a stalled connection, retries
-// after throttling) breaks the bound; a reader that cannot wait may pass
-// WithSettle(0) and accept that risk.
+// A commit stamped at writer time t lands by real time t + L (L =
+// MaxCommitLatency, measured on the writer's clock), shows up in the index
+// within the index lag G, and a reader whose clock is ahead of the writer's
+// by K passes t at its own time t + S. Nothing is skipped when
+//
+//	S > L + G + K      10 s = 5 s (deadline) + 3 s (index lag) + 2 s (clock skew)
+//
+// Index lag on DynamoDB is normally well under a second, and clocks synced
+// by NTP or the Amazon Time Sync Service stay within milliseconds, so the
+// allowance is generous; a reader that cannot wait may pass WithSettle(0)
+// and accept the risk. New refuses a Settle that does not exceed
+// MaxCommitLatency.
 //
 // # Caveats
 //
@@ -81,6 +97,10 @@
 //   - Cost: an Append is one PutItem, one write unit per KB of item on the
 //     table and again on the scan index. A Query or Scan page costs one read
 //     unit per 4 KB read (half for eventually consistent Scan reads).
-//   - Every store on a table must use the same ScanShards; a store with
-//     another count reads the wrong shards.
+//   - Every store on a table must use the same ScanShards: the table
+//     records the count of the store that created it (or first used it), and
+//     a store with another count gets ErrShardMismatch from every operation.
+//   - A caller-set CommitID must be fresh (younger than MaxCommitLatency): an
+//     older one is never written (ErrCommitDeadline), since readers may have
+//     passed its time. Retrying a stored commit late still succeeds.
 package eventstore
