@@ -21,12 +21,6 @@ type scanOptions struct {
 	settle time.Duration
 }
 
-func (o scanOptions) validate() error {
-	if o.settle < 0 {
-		return fmt.Errorf("%w: %v", ErrInvalidSettle, o.settle)
-	}
-	return nil
-}
 
 // WithSettle sets the settle window of one Scan or Tail: only commits whose
 // CommitID time is older than now minus d are yielded. 0 yields everything
@@ -55,26 +49,28 @@ func WithSettle(d time.Duration) ScanOption {
 // stops its requests once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
-	o := s.scanOptions(opts)
 	return func(yield func(Commit, error) bool) {
-		lo, err := scanStart(after)
-		if err == nil {
-			err = o.validate()
-		}
+		lo, settle, err := s.startScan(after, opts)
 		if err != nil {
 			yield(Commit{}, err)
 			return
 		}
-		s.scan(ctx, lo, o.settle, yield)
+		s.scan(ctx, lo, settle, yield)
 	}
 }
 
-func (s *Store) scanOptions(opts []ScanOption) scanOptions {
+// startScan checks the checkpoint and options of a Scan or Tail, and returns
+// the first CommitID to read and the settle window.
+func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Duration, error) {
 	o := scanOptions{settle: s.cfg.Settle}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return o
+	if o.settle < 0 {
+		return ulid.ULID{}, 0, fmt.Errorf("%w: %v", ErrInvalidSettle, o.settle)
+	}
+	lo, err := scanStart(after)
+	return lo, o.settle, err
 }
 
 // scan yields the commits from lo to the settle horizon, merging the shards.

@@ -28,12 +28,8 @@ const (
 // errors (throttling, 5xx, network) are retried from the last yielded
 // commit, so none is skipped or repeated. It is safe for concurrent use.
 func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
-	o := s.scanOptions(opts)
 	return func(yield func(Commit, error) bool) {
-		lo, err := scanStart(after)
-		if err == nil {
-			err = o.validate()
-		}
+		lo, settle, err := s.startScan(after, opts)
 		if err != nil {
 			yield(Commit{}, err)
 			return
@@ -43,7 +39,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 		for {
 			var failed error
 			stopped, progressed := false, false
-			s.scan(ctx, lo, o.settle, func(c Commit, err error) bool {
+			s.scan(ctx, lo, settle, func(c Commit, err error) bool {
 				if err != nil {
 					failed = err
 					return false
