@@ -43,16 +43,66 @@ func (c *Commit) validate() error {
 		return fmt.Errorf("%w: aggregate %q version %d", ErrNoEvents, c.AggregateID, c.Version)
 	}
 	for i, e := range c.Events {
-		if e.Type == "" {
-			return fmt.Errorf("%w: aggregate %q version %d event %d", ErrEmptyEventType, c.AggregateID, c.Version, i)
+		if err := e.validate(); err != nil {
+			return fmt.Errorf("%w: aggregate %q version %d event %d (%s)", err, c.AggregateID, c.Version, i, e.Type)
 		}
-		if len(e.Data) > 0 && !json.Valid(e.Data) {
-			return fmt.Errorf("%w: aggregate %q version %d event %d (%s)", ErrInvalidEventData, c.AggregateID, c.Version, i, e.Type)
-		}
+	}
+	if err := validateMetadata(c.Metadata, false); err != nil {
+		return fmt.Errorf("%w: aggregate %q version %d: commit metadata", err, c.AggregateID, c.Version)
 	}
 	if c.CommitID != "" {
 		if _, err := parseCommitID(c.CommitID); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// validate returns the sentinel an event breaks, if any.
+func (e *Event) validate() error {
+	switch {
+	case e.Type == "":
+		return ErrEmptyEventType
+	case !utf8.ValidString(e.Type):
+		return fmt.Errorf("%w: event type", ErrInvalidUTF8)
+	}
+	if err := validateData(e.Data); err != nil {
+		return err
+	}
+	return validateMetadata(e.Metadata, true)
+}
+
+// validateData accepts empty data or a JSON text that the store keeps byte
+// for byte: UTF-8 (json.Valid does not check it, and DynamoDB would
+// replace bad bytes) without whitespace around the value (decoding drops it).
+func validateData(data json.RawMessage) error {
+	switch {
+	case len(data) == 0:
+		return nil
+	case !json.Valid(data):
+		return ErrInvalidEventData
+	case !utf8.Valid(data):
+		return fmt.Errorf("%w: not UTF-8", ErrInvalidEventData)
+	case isJSONSpace(data[0]) || isJSONSpace(data[len(data)-1]):
+		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", ErrInvalidEventData)
+	}
+	return nil
+}
+
+func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// validateMetadata checks that metadata keeps its keys and values: all
+// UTF-8, and no empty key where it becomes a DynamoDB map (emptyKeyOK is
+// false for commit metadata; event metadata is JSON, where "" is a key).
+func validateMetadata(m map[string]string, emptyKeyOK bool) error {
+	for k, v := range m {
+		switch {
+		case k == "" && !emptyKeyOK:
+			return ErrEmptyMetadataKey
+		case !utf8.ValidString(k):
+			return fmt.Errorf("%w: metadata key %q", ErrInvalidUTF8, k)
+		case !utf8.ValidString(v):
+			return fmt.Errorf("%w: metadata %q value", ErrInvalidUTF8, k)
 		}
 	}
 	return nil

@@ -20,8 +20,16 @@ var (
 	ErrNoEvents = errors.New("eventstore: commit has no events")
 	// ErrEmptyEventType reports an event without a type.
 	ErrEmptyEventType = errors.New("eventstore: event has no type")
-	// ErrInvalidEventData reports event data that is not valid JSON.
+	// ErrInvalidEventData reports event data that is not valid JSON (UTF-8
+	// text, RFC 8259), or that has whitespace around its value, which the
+	// store would not keep byte for byte.
 	ErrInvalidEventData = errors.New("eventstore: event data is not valid JSON")
+	// ErrInvalidUTF8 reports an event type or a metadata key or value that
+	// is not valid UTF-8: DynamoDB and JSON would replace its bad bytes.
+	ErrInvalidUTF8 = errors.New("eventstore: text is not valid UTF-8")
+	// ErrEmptyMetadataKey reports commit metadata with an empty key, which
+	// DynamoDB refuses in a map attribute. (Event metadata may have one.)
+	ErrEmptyMetadataKey = errors.New("eventstore: commit metadata has an empty key")
 	// ErrInvalidCommitID reports a CommitID (or a scan checkpoint) that is
 	// not a ULID in its canonical 26-character form.
 	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -151,8 +152,14 @@ func decodeItem(item map[string]types.AttributeValue) (Commit, error) {
 	if c.AggregateID, err = stringAttr(item, attrAggregateID); err != nil {
 		return fail("%v", err)
 	}
+	if err := validateAggregateID(c.AggregateID); err != nil {
+		return fail("%v", err)
+	}
 	if c.Version, err = numberAttr(item, attrVersion); err != nil {
 		return fail("%v", err)
+	}
+	if c.Version < 0 {
+		return fail("%v", ErrNegativeVersion)
 	}
 	if c.CommitID, err = stringAttr(item, attrCommitID); err != nil {
 		return fail("%v", err)
@@ -203,8 +210,17 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 	}
 	events := make([]Event, len(wire))
 	for i, w := range wire {
-		if w.Type == "" {
+		// JSON decoding has checked the syntax of Data and made Type and
+		// Metadata UTF-8; Data keeps its raw bytes, which a binary payload
+		// may have left invalid.
+		switch {
+		case w.Type == "":
 			return nil, fmt.Errorf("event %d: no type", i)
+		case !utf8.Valid(w.Data):
+			return nil, fmt.Errorf("event %d: data is not UTF-8", i)
+		}
+		if len(w.Metadata) == 0 {
+			w.Metadata = nil // as the encoder omits it
 		}
 		events[i] = Event(w)
 	}
@@ -219,6 +235,9 @@ func decodeStringMap(av types.AttributeValue) (map[string]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("attribute of type %T", av)
 	}
+	if len(m.Value) == 0 {
+		return nil, nil // as the encoder omits it
+	}
 	out := make(map[string]string, len(m.Value))
 	for k, v := range m.Value {
 		s, ok := v.(*types.AttributeValueMemberS)
@@ -226,6 +245,9 @@ func decodeStringMap(av types.AttributeValue) (map[string]string, error) {
 			return nil, fmt.Errorf("key %q: attribute of type %T", k, v)
 		}
 		out[k] = s.Value
+	}
+	if err := validateMetadata(out, false); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
