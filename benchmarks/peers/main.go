@@ -1,0 +1,231 @@
+// Command peers runs the same workloads on eventstore and on two DynamoDB
+// event stores from the npm registry, bakerface's dynamodb-event-store and
+// castore's DynamoDB adapter, on one DynamoDB Local, and prints one table:
+// throughput, requests and capacity units per event, and eventstore's ratio
+// to each peer. make bench-peers installs the peers and runs it:
+//
+//	go run ./benchmarks/peers [-runs 3] [-scale 1] [-out benchmarks/peers/RESULTS.md]
+//
+// Every store talks to DynamoDB Local through a proxy of this program,
+// which counts requests and consumed capacity per workload phase (see
+// proxy.go and capacity.go). The workloads are in runner.js for the Node
+// stores and in ours.go for eventstore. Each store runs -runs times, in
+// rotating order, on a fresh table; the table shows medians.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/dynacommit/eventstore/benchmarks"
+	"github.com/dynacommit/eventstore/dynamotest"
+)
+
+// workload sizes the phases; runner.js reads it as JSON.
+type workload struct {
+	Concurrency int               `json:"concurrency"`
+	Types       []string          `json:"types"`
+	Payloads    []json.RawMessage `json:"payloads"`
+	W1a         struct {
+		Aggregates int `json:"aggregates"`
+	} `json:"w1a"`
+	W1b struct {
+		Aggregates int `json:"aggregates"`
+		Commits    int `json:"commits"`
+	} `json:"w1b"`
+	W2 struct {
+		Commits int `json:"commits"`
+		Events  int `json:"events"`
+	} `json:"w2"`
+	W3 struct {
+		Events int `json:"events"`
+		Reads  int `json:"reads"`
+	} `json:"w3"`
+	W5 struct {
+		Writers int `json:"writers"`
+		Rounds  int `json:"rounds"`
+	} `json:"w5"`
+}
+
+// newWorkload returns the workload of the issue, its counts multiplied by
+// scale (at least 1 each).
+func newWorkload(scale float64) workload {
+	n := func(v int) int { return max(1, int(float64(v)*scale+0.5)) }
+	w := workload{Concurrency: 16, Types: benchmarks.EventTypes, Payloads: benchmarks.Payloads(1000)}
+	w.W1a.Aggregates = n(2000)
+	w.W1b.Aggregates, w.W1b.Commits = n(200), 10
+	w.W2.Commits, w.W2.Events = n(500), 10
+	w.W3.Events, w.W3.Reads = n(1000), 20
+	w.W5.Writers, w.W5.Rounds = 16, n(50)
+	return w
+}
+
+// written is the number of events W1 to W3 write, which W4 reads.
+func (w workload) written() int {
+	return w.W1a.Aggregates + w.W1b.Aggregates*w.W1b.Commits + w.W2.Commits*w.W2.Events + w.W3.Events
+}
+
+// phase is one timed step of a run, as runner.js reports it.
+type phase struct {
+	Name    string  `json:"name"`
+	Commits int     `json:"commits"`
+	Events  int     `json:"events"`
+	Seconds float64 `json:"seconds"`
+	OK      bool    `json:"ok"`
+	Note    string  `json:"note"`
+	// RoundsOK counts the W5 rounds with exactly one winner.
+	RoundsOK int   `json:"roundsOk"`
+	Usage    usage `json:"-"`
+}
+
+// store is one event store under test.
+type store struct {
+	Name, Label string
+	Script      string // runner script in the peers folder; "" for eventstore
+}
+
+var stores = []store{
+	{Name: "eventstore", Label: "eventstore (Go)"},
+	{Name: "bakerface", Label: "bakerface 2.2.0", Script: "bakerface.js"},
+	{Name: "castore", Label: "castore 2.4.2", Script: "castore.js"},
+}
+
+func main() {
+	runs := flag.Int("runs", 3, "runs of each store; the table shows medians")
+	scale := flag.Float64("scale", 1, "multiplies the workload's counts")
+	warmup := flag.Bool("warmup", true, "run each store once at scale/10 first, unreported, to warm up DynamoDB Local")
+	out := flag.String("out", "", "also write the report to this Markdown file")
+	dir := flag.String("dir", "benchmarks/peers", "folder of the runner scripts and their node_modules")
+	node := flag.String("node", "node", "Node.js command")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("bench-peers: ")
+	if err := run(*runs, *scale, *warmup, *out, *dir, *node); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(runs int, scale float64, warmup bool, out, dir, node string) error {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "dynamodb-event-store")); err != nil {
+		return fmt.Errorf("peers not installed: run npm ci in %s (make bench-peers does)", dir)
+	}
+	endpoint, err := dynamotest.Start()
+	defer dynamotest.Stop()
+	if err != nil {
+		return err
+	}
+	client := dynamotest.NewClient(endpoint)
+	p := newProxy(endpoint, &tables{client: client})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(l, p)
+	proxyURL := "http://" + l.Addr().String()
+	ctx := context.Background()
+
+	r := runner{ctx: ctx, proxy: p, proxyURL: proxyURL, client: client, dir: dir, node: node}
+	if warmup {
+		w := newWorkload(scale / 10)
+		for _, s := range stores {
+			log.Printf("warm-up: %s", s.Name)
+			if _, err := r.run(s, w, "warmup-"+s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	w := newWorkload(scale)
+	results := map[string][][]phase{}
+	started := time.Now()
+	for i := range runs {
+		for j := range stores {
+			s := stores[(i+j)%len(stores)]
+			start := time.Now()
+			phases, err := r.run(s, w, fmt.Sprintf("bench-%s-%d", s.Name, i))
+			if err != nil {
+				return err
+			}
+			log.Printf("run %d/%d: %s in %.1fs", i+1, runs, s.Name, time.Since(start).Seconds())
+			results[s.Name] = append(results[s.Name], phases)
+		}
+	}
+	rep := report{W: w, Runs: runs, Results: results, Elapsed: time.Since(started), Env: environment(dir, node)}
+	var buf bytes.Buffer
+	rep.write(&buf)
+	os.Stdout.Write(buf.Bytes())
+	if out != "" {
+		return os.WriteFile(out, buf.Bytes(), 0o644)
+	}
+	return nil
+}
+
+// runner runs one store's workloads on a fresh table through the proxy.
+type runner struct {
+	ctx      context.Context
+	proxy    *proxy
+	proxyURL string
+	client   *dynamodb.Client
+	dir      string
+	node     string
+}
+
+func (r runner) run(s store, w workload, table string) ([]phase, error) {
+	defer r.client.DeleteTable(r.ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	var phases []phase
+	var err error
+	if s.Script == "" {
+		phases, err = runOurs(r.ctx, r.proxy, r.proxyURL, table, w)
+	} else {
+		phases, err = r.runNode(s, w, table)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	for i := range phases {
+		phases[i].Usage = r.proxy.take(phases[i].Name)
+	}
+	r.proxy.take("")
+	return phases, nil
+}
+
+func (r runner) runNode(s store, w workload, table string) ([]phase, error) {
+	f, err := os.CreateTemp("", "bench-peers-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if err := json.NewEncoder(f).Encode(w); err != nil {
+		return nil, err
+	}
+	f.Close()
+	cmd := exec.CommandContext(r.ctx, r.node, "--no-warnings", s.Script, "--endpoint", r.proxyURL, "--workload", f.Name(), "--table", table)
+	cmd.Dir = r.dir
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", r.node, s.Script, err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(stdout), []byte("\n"))
+	var res struct{ Phases []phase }
+	if err := json.Unmarshal(lines[len(lines)-1], &res); err != nil {
+		return nil, fmt.Errorf("%s: result: %w", s.Script, err)
+	}
+	if len(res.Phases) == 0 {
+		return nil, errors.New(s.Script + ": no phases in result")
+	}
+	return res.Phases, nil
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynacommit/eventstore"
+	"github.com/dynacommit/eventstore/benchmarks"
+	"github.com/dynacommit/eventstore/dynamotest"
+)
+
+// runOurs runs the workloads of runner.js on eventstore, with its default
+// Config, through the proxy at endpoint; it mirrors runner.js step by step.
+func runOurs(ctx context.Context, p *proxy, endpoint, table string, w workload) ([]phase, error) {
+	store, err := eventstore.New(dynamotest.NewClient(endpoint), eventstore.Config{Table: table})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CreateTable(ctx); err != nil {
+		return nil, err
+	}
+	payloads := make([]json.RawMessage, len(w.Payloads))
+	copy(payloads, w.Payloads)
+	events := func(start, n int) []eventstore.Event {
+		return benchmarks.Events(payloads, start, n)
+	}
+	mustAppend := func(id string, version int64, evs []eventstore.Event) error {
+		_, err := store.Append(ctx, eventstore.Commit{AggregateID: id, Version: version, Events: evs})
+		return err
+	}
+
+	var phases []phase
+	// fn reports whether the phase's result is right, a note, and an
+	// error that ends the run.
+	roundsOK := 0
+	timed := func(name string, commits, evs int, fn func() (bool, string, error)) error {
+		p.setPhase(name)
+		start := time.Now()
+		ok, note, err := fn()
+		seconds := time.Since(start).Seconds()
+		p.setPhase("")
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		phases = append(phases, phase{Name: name, Commits: commits, Events: evs, Seconds: seconds, OK: ok, Note: note, RoundsOK: roundsOK})
+		return nil
+	}
+	quiet := func(err error) (bool, string, error) { return true, "", err }
+	count := func(got, want int) (bool, string, error) {
+		if got != want {
+			return false, fmt.Sprintf("read %d of %d events", got, want), nil
+		}
+		return true, "", nil
+	}
+
+	steps := []func() error{
+		func() error {
+			return timed("W1a", w.W1a.Aggregates, w.W1a.Aggregates, func() (bool, string, error) {
+				return quiet(forEach(w.W1a.Aggregates, w.Concurrency, func(i int) error {
+					return mustAppend(fmt.Sprintf("w1a-%d", i), 0, events(i, 1))
+				}))
+			})
+		},
+		func() error {
+			n := w.W1b.Aggregates * w.W1b.Commits
+			return timed("W1b", n, n, func() (bool, string, error) {
+				return quiet(forEach(w.W1b.Aggregates, w.Concurrency, func(i int) error {
+					for v := range w.W1b.Commits {
+						if err := mustAppend(fmt.Sprintf("w1b-%d", i), int64(v), events(i*w.W1b.Commits+v, 1)); err != nil {
+							return err
+						}
+					}
+					return nil
+				}))
+			})
+		},
+		func() error {
+			return timed("W2", w.W2.Commits, w.W2.Commits*w.W2.Events, func() (bool, string, error) {
+				return quiet(forEach(w.W2.Commits, w.Concurrency, func(i int) error {
+					return mustAppend(fmt.Sprintf("w2-%d", i), 0, events(i*w.W2.Events, w.W2.Events))
+				}))
+			})
+		},
+		func() error {
+			return timed("W3write", w.W3.Events, w.W3.Events, func() (bool, string, error) {
+				for v := range w.W3.Events {
+					if err := mustAppend("w3", int64(v), events(v, 1)); err != nil {
+						return quiet(err)
+					}
+				}
+				return quiet(nil)
+			})
+		},
+		func() error {
+			n := w.W3.Reads * w.W3.Events
+			return timed("W3", n, n, func() (bool, string, error) {
+				for range w.W3.Reads {
+					got := 0
+					for c, err := range store.Query(ctx, "w3", 0) {
+						if err != nil {
+							return quiet(err)
+						}
+						got += len(c.Events)
+					}
+					if got != w.W3.Events {
+						return count(got, w.W3.Events)
+					}
+				}
+				return quiet(nil)
+			})
+		},
+		func() error {
+			written := w.written()
+			return timed("W4", 0, written, func() (bool, string, error) {
+				got := 0
+				for c, err := range store.Scan(ctx, "", eventstore.WithSettle(0)) {
+					if err != nil {
+						return quiet(err)
+					}
+					got += len(c.Events)
+				}
+				return count(got, written)
+			})
+		},
+		func() error {
+			return timed("W5", w.W5.Rounds, w.W5.Rounds, func() (bool, string, error) {
+				var failures int
+				var note string
+				roundsOK, failures, note = race(ctx, store, w, events)
+				return roundsOK == w.W5.Rounds && failures == 0, note, nil
+			})
+		},
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return phases, err
+		}
+	}
+	return phases, nil
+}
+
+// race runs W5: in each round, W5.Writers appends race for the next
+// version of one aggregate. It returns the number of rounds with exactly
+// one winner, the number of appends that failed with another error than a
+// version conflict, and a note of the counts.
+func race(ctx context.Context, store *eventstore.Store, w workload, events func(start, n int) []eventstore.Event) (int, int, string) {
+	roundsOK, wins, conflicts, failures := 0, 0, 0, 0
+	var mu sync.Mutex
+	var lastErr error
+	for r := range w.W5.Rounds {
+		var won, lost, failed atomic.Int64
+		var wg sync.WaitGroup
+		for k := range w.W5.Writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := store.Append(ctx, eventstore.Commit{AggregateID: "w5", Version: int64(r), Events: events(r*w.W5.Writers+k, 1)})
+				var conflict *eventstore.VersionConflictError
+				switch {
+				case err == nil:
+					won.Add(1)
+				case errors.As(err, &conflict):
+					lost.Add(1)
+				default:
+					failed.Add(1)
+					mu.Lock()
+					lastErr = err
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		wins += int(won.Load())
+		conflicts += int(lost.Load())
+		failures += int(failed.Load())
+		if won.Load() == 1 {
+			roundsOK++
+		}
+	}
+	note := fmt.Sprintf("%d/%d rounds with one winner; %d wins, %d conflicts, %d other errors",
+		roundsOK, w.W5.Rounds, wins, conflicts, failures)
+	if lastErr != nil {
+		note += fmt.Sprintf(" (%v)", lastErr)
+	}
+	return roundsOK, failures, note
+}
+
+// forEach calls fn(i) for i in [0, n) on at most workers goroutines and
+// returns the first error.
+func forEach(n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}

