@@ -1,13 +1,19 @@
 # make test   installs what is missing, checks formatting, vets, lints and
 #             runs every test with the race detector against local emulators
 # make demo   runs examples/quickstart against a DynamoDB Local it starts
-# make bench  runs the benchmarks against DynamoDB Local
+# make bench  runs the benchmarks against DynamoDB Local (BENCHFLAGS='-count 6'
+#             for benchstat)
+# make bench-peers  compares eventstore with two npm DynamoDB event stores on
+#             one DynamoDB Local; writes benchmarks/peers/RESULTS.md
 # make lint   gofmt check, go vet, staticcheck
 
 GO ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: test demo bench lint tools
+PEERS := benchmarks/peers
+BENCHFLAGS ?= -benchtime 2s
+
+.PHONY: test demo bench bench-peers lint tools
 
 tools:
 	bash scripts/install-tools.sh
@@ -17,6 +23,7 @@ lint: tools
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
+	@for f in $(PEERS)/*.js; do node --check $$f || exit 1; done
 
 test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -25,4 +32,10 @@ demo: tools
 	bash scripts/with-dynamodb.sh $(GO) run ./examples/quickstart
 
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./benchmarks/...
+	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) -timeout 60m ./benchmarks/
+
+bench-peers: tools $(PEERS)/node_modules/.package-lock.json
+	$(GO) run ./benchmarks/peers -out $(PEERS)/RESULTS.md
+
+$(PEERS)/node_modules/.package-lock.json: $(PEERS)/package.json $(PEERS)/package-lock.json
+	npm ci --prefix $(PEERS) --ignore-scripts --no-audit --no-fund --loglevel=error
