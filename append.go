@@ -40,6 +40,12 @@ import (
 //
 // Append is safe for concurrent use.
 func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
+	ctx, t := s.observe(ctx, OpAppend)
+	c, err := s.appendOne(ctx, c)
+	return c, s.done(ctx, t, stored(err, 1), err)
+}
+
+func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
 	if c.CommitID == "" {
 		id := newCommitID(s.cfg.Now())
 		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
@@ -54,7 +60,7 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 	if err := s.checkShards(ctx); err != nil {
 		return c, err
 	}
-	item, err := encodeItem(c, s.shardOf(c.AggregateID))
+	item, err := s.encodeItem(c)
 	if err != nil {
 		return c, err
 	}
@@ -91,7 +97,7 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	case err == nil:
 		return nil
 	case errors.As(err, &failed):
-		return s.heldBy(c, failed.Item, err)
+		return s.heldBy(ctx, c, failed.Item, err)
 	case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
 		return s.settle(ctx, c, err)
 	default:
@@ -101,11 +107,13 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 }
 
 // heldBy interprets the item that holds c's key: c itself, or a conflict.
-func (s *Store) heldBy(c Commit, item map[string]types.AttributeValue, cause error) error {
+func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.AttributeValue, cause error) error {
 	holder, _ := stringAttr(item, attrCommitID)
 	if holder == c.CommitID {
+		note(ctx, func(o *Observation) { o.Duplicates++ })
 		return nil
 	}
+	note(ctx, func(o *Observation) { o.Conflicts++ })
 	return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
 }
 
@@ -123,8 +131,9 @@ func (s *Store) settle(ctx context.Context, c Commit, cause error) error {
 			c.AggregateID, c.Version, c.CommitID, err)
 	}
 	if out.Item != nil {
-		return s.heldBy(c, out.Item, cause)
+		return s.heldBy(ctx, c, out.Item, cause)
 	}
+	note(ctx, func(o *Observation) { o.LateRefusals++ })
 	return fmt.Errorf("%w: aggregate %q version %d commit %s: %v after its time; retry with a new CommitID",
 		ErrCommitDeadline, c.AggregateID, c.Version, c.CommitID, s.cfg.MaxCommitLatency)
 }

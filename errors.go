@@ -55,6 +55,24 @@ var (
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// is not the one the store needs.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")
+	// ErrNoCommits reports an AppendAll without commits.
+	ErrNoCommits = errors.New("eventstore: no commits to append")
+	// ErrTransactionTooLarge reports an AppendAll over DynamoDB's limits of
+	// one transaction: 100 commits, 4 MB of items (measured before sending).
+	ErrTransactionTooLarge = errors.New("eventstore: too many commits for one transaction")
+	// ErrDuplicateCommit reports an AppendAll with two commits for the same
+	// aggregate and version, or with the same CommitID.
+	ErrDuplicateCommit = errors.New("eventstore: two commits for the same version or with the same commit id")
+	// ErrAggregateExists reports an AppendNew of an aggregate that has
+	// commits already; the error also holds a *VersionConflictError.
+	ErrAggregateExists = errors.New("eventstore: aggregate exists already")
+	// ErrNoAggregatesIndex reports Aggregates on a store without
+	// Config.AggregatesIndex.
+	ErrNoAggregatesIndex = errors.New("eventstore: no aggregates index configured")
+	// ErrNotCommit reports a stream image that is not a commit: no image
+	// (a REMOVE record, or a stream without new images), a keys-only image,
+	// the table's metadata item, or an item another program wrote.
+	ErrNotCommit = errors.New("eventstore: stream image is not a commit")
 )
 
 // VersionConflictError reports that another commit already holds the

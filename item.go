@@ -21,6 +21,12 @@ const (
 	attrEvents      = "events"
 	attrMetadata    = "metadata"
 	attrShard       = "shard"
+	// attrAggregateShard is on version-0 commits only: the shard again, as
+	// the partition key of the sparse aggregates index.
+	attrAggregateShard = "aggregateShard"
+	// attrExpiresAt, with Config.TTL, is when DynamoDB may delete the
+	// commit (unix seconds).
+	attrExpiresAt = "expiresAt"
 )
 
 const (

@@ -45,6 +45,9 @@ type DynamoDBAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	DescribeTimeToLive(ctx context.Context, in *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
@@ -81,6 +84,25 @@ type Config struct {
 	// Now is the clock CommitIDs and the settle window are taken from;
 	// default time.Now. A hook for tests.
 	Now func() time.Time
+	// AggregatesIndex names the sparse index Aggregates lists aggregate
+	// ids from (DefaultAggregatesIndex is a good name); "" means none.
+	// CreateTable creates it when set. See Store.Aggregates.
+	AggregatesIndex string
+	// TTL, if positive, makes every commit expire TTL after its
+	// CommittedAt: CreateTable enables DynamoDB's Time to Live on the
+	// expiresAt attribute, and DynamoDB deletes expired commits, which
+	// then disappear from Query and Scan. For ephemeral streams only; it
+	// must exceed Settle. See doc.go, "Time to live".
+	TTL time.Duration
+	// Stream makes CreateTable enable DynamoDB Streams with new images,
+	// which ParseImage turns back into commits.
+	Stream bool
+	// AppendNextAttempts bounds the appends AppendNext tries when others
+	// keep taking the next version; default DefaultAppendNextAttempts.
+	AppendNextAttempts int
+	// Observer, if set, hears of every operation: requests, consumed
+	// capacity, retries, conflicts, ... See Observer.
+	Observer Observer
 }
 
 func (c *Config) setDefaults() {
@@ -98,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AppendNextAttempts == 0 {
+		c.AppendNextAttempts = DefaultAppendNextAttempts
 	}
 }
 
@@ -124,7 +149,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must exceed MaxCommitLatency %v, or a late commit could be skipped",
 			c.Settle, c.MaxCommitLatency))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.validateFeatures()...)...)
 }
 
 // Store is an event store on one DynamoDB table. It is safe for concurrent
@@ -146,7 +171,11 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store{client: client, cfg: cfg}, nil
+	s := &Store{client: client, cfg: cfg}
+	if cfg.Observer != nil {
+		s.client = &observedClient{next: client, s: s}
+	}
+	return s, nil
 }
 
 // shardOf is the scan index shard of an aggregate: a hash of its id, so

@@ -17,14 +17,27 @@ import (
 // an existing table whose keys and scan index match, it waits for ACTIVE and
 // returns nil; on one that does not match, an error wrapping
 // ErrTableMismatch, or ErrShardMismatch if it was created with another
-// ScanShards (CreateTable records the count in the table). It is safe for concurrent use.
+// ScanShards (CreateTable records the count in the table). With
+// Config.AggregatesIndex and Config.Stream it creates the aggregates index
+// and the stream too (on an existing table that lacks them it returns
+// ErrTableMismatch: add them with UpdateTable or your infrastructure code);
+// with Config.TTL it enables Time to Live, on a new or an existing table.
+// It is safe for concurrent use.
 func (s *Store) CreateTable(ctx context.Context) error {
+	ctx, t := s.observe(ctx, OpCreateTable)
+	return s.done(ctx, t, 0, s.createTable(ctx))
+}
+
+func (s *Store) createTable(ctx context.Context) error {
 	_, err := s.client.CreateTable(ctx, s.tableInput())
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("eventstore: create table %s: %w", s.cfg.Table, err)
 	}
 	if err := s.waitActive(ctx); err != nil {
+		return err
+	}
+	if err := s.enableTTL(ctx); err != nil {
 		return err
 	}
 	return s.checkShards(ctx)
@@ -47,6 +60,7 @@ func (s *Store) tableInput() *dynamodb.CreateTableInput {
 		}},
 		BillingMode: types.BillingModePayPerRequest,
 	}
+	s.addFeatures(in)
 	if s.cfg.ReadCapacity > 0 {
 		capacity := &types.ProvisionedThroughput{
 			ReadCapacityUnits:  aws.Int64(s.cfg.ReadCapacity),
@@ -54,7 +68,9 @@ func (s *Store) tableInput() *dynamodb.CreateTableInput {
 		}
 		in.BillingMode = types.BillingModeProvisioned
 		in.ProvisionedThroughput = capacity
-		in.GlobalSecondaryIndexes[0].ProvisionedThroughput = capacity
+		for i := range in.GlobalSecondaryIndexes {
+			in.GlobalSecondaryIndexes[i].ProvisionedThroughput = capacity
+		}
 	}
 	return in
 }
@@ -79,6 +95,9 @@ func (s *Store) waitActive(ctx context.Context) error {
 			return backoff.Permanent(fmt.Errorf("eventstore: describe table %s: %w", s.cfg.Table, err))
 		}
 		active, err := s.checkTable(out.Table)
+		if err == nil {
+			active, err = s.checkFeatures(out.Table, active)
+		}
 		if err != nil {
 			return backoff.Permanent(err)
 		}

@@ -1,0 +1,410 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
+)
+
+// MaxAppendAll is the most commits one AppendAll stores: DynamoDB's limit
+// of actions in one transaction.
+const MaxAppendAll = 100
+
+// maxTransactionBytes is DynamoDB's limit of the items of one transaction.
+const maxTransactionBytes = 4 << 20
+
+// AppendAll stores up to MaxAppendAll commits, of one or several
+// aggregates, all or none, with one TransactWriteItems: each commit is
+// stored at its version only if no commit holds that version yet, and if
+// any of them cannot be, none is. A single commit is stored as Append
+// stores it (one PutItem, half the cost of a transaction).
+//
+// Like Append, AppendAll keeps the CommitIDs the caller set and assigns the
+// others, in increasing order; whatever the error, the returned commits
+// carry their CommitIDs, so calling AppendAll again with them is an
+// idempotent retry. The request carries a ClientRequestToken derived from
+// the items, so that DynamoDB applies a resent request once; a resend that
+// finds the commits' own CommitIDs in place reports success too.
+//
+// Errors: a validation error before any request, with the index of the
+// offending commit (those of Append, ErrNoCommits, ErrTransactionTooLarge
+// past 100 commits or 4 MB, ErrDuplicateCommit for two commits of one
+// aggregate and version, or with one CommitID), so nothing is written; on a
+// conflict, an error holding one *VersionConflictError per conflicting
+// commit (errors.As finds the first, Conflicts returns all; none of the
+// commits is stored); ErrCommitDeadline; ErrShardMismatch; an error joining
+// one *NotifyError per failed notification (all the commits are stored).
+// Any other error leaves the outcome unknown: retry with the returned
+// commits.
+//
+// The writer deadline of Append applies to the group: no attempt is sent
+// once the earliest commit's time is older than Config.MaxCommitLatency.
+// Transaction conflicts with concurrent writers and throttling are retried
+// until then; past it, consistent reads of the keys settle the outcome.
+// AppendAll is safe for concurrent use.
+func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, error) {
+	ctx, t := s.observe(ctx, OpAppendAll)
+	out, err := s.appendAll(ctx, commits)
+	return out, s.done(ctx, t, stored(err, len(out)), err)
+}
+
+func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, error) {
+	out, err := s.prepareAll(commits)
+	if err != nil {
+		return out, err
+	}
+	if len(out) == 1 {
+		out[0], err = s.appendOne(ctx, out[0])
+		return out, err
+	}
+	if err := s.checkShards(ctx); err != nil {
+		return out, err
+	}
+	items, err := s.encodeAll(out)
+	if err != nil {
+		return out, err
+	}
+	if err := s.transact(ctx, out, items); err != nil {
+		return out, err
+	}
+	var errs []error
+	for _, c := range out {
+		if err := s.notify(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// prepareAll copies the commits, assigns the missing CommitIDs, and
+// validates each commit and the group.
+func (s *Store) prepareAll(commits []Commit) ([]Commit, error) {
+	switch n := len(commits); {
+	case n == 0:
+		return nil, ErrNoCommits
+	case n > MaxAppendAll:
+		return slices.Clone(commits), fmt.Errorf("%w: %d commits, at most %d", ErrTransactionTooLarge, n, MaxAppendAll)
+	}
+	out := slices.Clone(commits)
+	type key struct {
+		aggregateID string
+		version     int64
+	}
+	keys, ids := make(map[key]int, len(out)), make(map[string]int, len(out))
+	for i := range out {
+		c := &out[i]
+		if err := s.assignCommitID(c); err != nil {
+			return out, fmt.Errorf("%w (AppendAll commit %d)", err, i)
+		}
+		if err := c.validate(); err != nil {
+			return out, fmt.Errorf("%w (AppendAll commit %d)", err, i)
+		}
+		if j, dup := keys[key{c.AggregateID, c.Version}]; dup {
+			return out, fmt.Errorf("%w: commits %d and %d are both aggregate %q version %d", ErrDuplicateCommit, j, i, c.AggregateID, c.Version)
+		}
+		if j, dup := ids[c.CommitID]; dup {
+			return out, fmt.Errorf("%w: commits %d and %d both have commit id %s", ErrDuplicateCommit, j, i, c.CommitID)
+		}
+		keys[key{c.AggregateID, c.Version}], ids[c.CommitID] = i, i
+	}
+	return out, nil
+}
+
+// assignCommitID gives c a new CommitID, or checks the one it has, and
+// sets CommittedAt to its time.
+func (s *Store) assignCommitID(c *Commit) error {
+	if c.CommitID == "" {
+		id := newCommitID(s.cfg.Now())
+		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
+		return nil
+	}
+	id, err := parseCommitID(c.CommitID)
+	if err != nil {
+		return err
+	}
+	c.CommittedAt = commitTime(id)
+	return nil
+}
+
+// encodeAll encodes the items of a transaction, within its 4 MB.
+func (s *Store) encodeAll(commits []Commit) ([]map[string]types.AttributeValue, error) {
+	items := make([]map[string]types.AttributeValue, len(commits))
+	total := 0
+	for i, c := range commits {
+		item, err := s.encodeItem(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w (AppendAll commit %d)", err, i)
+		}
+		items[i] = item
+		total += itemSize(item)
+	}
+	if total > maxTransactionBytes {
+		return nil, fmt.Errorf("%w: %d commits encode to %d bytes, over DynamoDB's limit of %d per transaction",
+			ErrTransactionTooLarge, len(commits), total, maxTransactionBytes)
+	}
+	return items, nil
+}
+
+// transact writes the items in one transaction, sent again after
+// transaction conflicts, throttling and transient errors until the
+// deadline of the earliest commit; past it, reads of the keys settle.
+func (s *Store) transact(ctx context.Context, commits []Commit, items []map[string]types.AttributeValue) error {
+	in := s.transactInput(items)
+	deadline := slices.MinFunc(commits, func(a, b Commit) int { return a.CommittedAt.Compare(b.CommittedAt) }).
+		CommittedAt.Add(s.cfg.MaxCommitLatency)
+	pause := backoff.NewExponentialBackOff()
+	pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = 20*time.Millisecond, time.Second, 0
+	var cause error
+	for attempt := 0; ; attempt++ {
+		remaining := deadline.Sub(s.cfg.Now())
+		if remaining <= 0 {
+			return s.settleAll(ctx, commits, cause)
+		}
+		if attempt > 0 {
+			note(ctx, func(o *Observation) { o.Retries++ })
+		}
+		tctx, cancel := context.WithTimeout(ctx, remaining)
+		_, err := s.client.TransactWriteItems(tctx, in)
+		deadlineHit := tctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		var canceled *types.TransactionCanceledException
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &canceled):
+			if done, err := s.cancelled(ctx, commits, canceled); done {
+				return err
+			}
+		case deadlineHit:
+			return s.settleAll(ctx, commits, err)
+		case ctx.Err() != nil || !transient(err):
+			return unknownAll(commits, err)
+		}
+		cause = err
+		if !sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.Now()), 0))) {
+			return unknownAll(commits, ctx.Err())
+		}
+	}
+}
+
+func (s *Store) transactInput(items []map[string]types.AttributeValue) *dynamodb.TransactWriteItemsInput {
+	in := &dynamodb.TransactWriteItemsInput{
+		TransactItems:      make([]types.TransactWriteItem, len(items)),
+		ClientRequestToken: aws.String(requestToken(s.cfg.Table, items)),
+		// Always asked for: the token's request must not change when an
+		// Observer comes or goes.
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	for i, item := range items {
+		in.TransactItems[i] = types.TransactWriteItem{Put: &types.Put{
+			TableName:                           aws.String(s.cfg.Table),
+			Item:                                item,
+			ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
+			ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}}
+	}
+	return in
+}
+
+func unknownAll(commits []Commit, err error) error {
+	return fmt.Errorf("eventstore: AppendAll of %d commits (outcome unknown: retry with the returned commits): %w", len(commits), err)
+}
+
+// cancelled interprets a cancelled transaction: done, with the outcome, or
+// not done when it is worth sending again (a transaction conflict with a
+// concurrent writer, throttling).
+func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.TransactionCanceledException) (bool, error) {
+	var conflicts []error
+	var others []string
+	own, again := 0, false
+	for i, r := range e.CancellationReasons {
+		if i >= len(commits) {
+			break
+		}
+		switch code := aws.ToString(r.Code); code {
+		case "", "None":
+		case "ConditionalCheckFailed":
+			holder, err := s.holder(ctx, commits[i], r.Item)
+			switch {
+			case err != nil:
+				return true, unknownAll(commits, err)
+			case holder == commits[i].CommitID:
+				own++
+			default:
+				conflicts = append(conflicts, &VersionConflictError{AggregateID: commits[i].AggregateID, Version: commits[i].Version, CommitID: holder, Err: e})
+			}
+		case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+			again = true
+		default:
+			others = append(others, fmt.Sprintf("commit %d: %s %s", i, code, aws.ToString(r.Message)))
+		}
+	}
+	switch {
+	case len(conflicts) > 0:
+		return true, s.conflictAll(ctx, commits, conflicts)
+	case own == len(commits):
+		note(ctx, func(o *Observation) { o.Duplicates += own })
+		return true, nil
+	case own > 0:
+		return true, partlyStored(commits, own)
+	case len(others) > 0:
+		return true, fmt.Errorf("eventstore: AppendAll of %d commits cancelled, none stored: %s: %w", len(commits), strings.Join(others, "; "), e)
+	case again:
+		return false, nil
+	}
+	return true, fmt.Errorf("eventstore: AppendAll of %d commits cancelled, none stored: %w", len(commits), e)
+}
+
+func (s *Store) conflictAll(ctx context.Context, commits []Commit, conflicts []error) error {
+	note(ctx, func(o *Observation) { o.Conflicts += len(conflicts) })
+	return fmt.Errorf("eventstore: AppendAll: %d of %d commits conflict, none stored: %w", len(conflicts), len(commits), errors.Join(conflicts...))
+}
+
+func partlyStored(commits []Commit, stored int) error {
+	return fmt.Errorf("eventstore: AppendAll: %d of %d commits were stored by an earlier AppendAll of another group, the others are not stored: retry with the same group",
+		stored, len(commits))
+}
+
+// holder returns the CommitID of the item that holds c's key: the one the
+// cancellation returned, or else read consistently.
+func (s *Store) holder(ctx context.Context, c Commit, item map[string]types.AttributeValue) (string, error) {
+	if item == nil {
+		var err error
+		if item, err = s.readKey(ctx, c); err != nil {
+			return "", err
+		}
+	}
+	id, _ := stringAttr(item, attrCommitID)
+	return id, nil
+}
+
+// readKey reads the CommitID stored at c's key, consistently; nil if
+// nothing is.
+func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
+	out, err := withRetry(ctx, func() (*dynamodb.GetItemOutput, error) {
+		return s.client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:                aws.String(s.cfg.Table),
+			Key:                      keyOf(c.AggregateID, c.Version),
+			ConsistentRead:           aws.Bool(true),
+			ProjectionExpression:     aws.String("#c"),
+			ExpressionAttributeNames: map[string]string{"#c": attrCommitID},
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read aggregate %q version %d: %w", c.AggregateID, c.Version, err)
+	}
+	return out.Item, nil
+}
+
+// settleAll reads the keys once the deadline has passed, when no attempt
+// can land any more: all the commits are stored, or some version is held
+// by another commit, or none is stored and never will be.
+func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) error {
+	var conflicts []error
+	stored := 0
+	for _, c := range commits {
+		item, err := s.readKey(ctx, c)
+		if err != nil {
+			return unknownAll(commits, fmt.Errorf("deadline passed, settle read failed: %w", err))
+		}
+		holder, _ := stringAttr(item, attrCommitID)
+		switch {
+		case item == nil:
+		case holder == c.CommitID:
+			stored++
+		default:
+			conflicts = append(conflicts, &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause})
+		}
+	}
+	switch {
+	case stored == len(commits):
+		note(ctx, func(o *Observation) { o.Duplicates += stored })
+		return nil
+	case len(conflicts) > 0:
+		return s.conflictAll(ctx, commits, conflicts)
+	case stored > 0:
+		return partlyStored(commits, stored)
+	}
+	note(ctx, func(o *Observation) { o.LateRefusals += len(commits) })
+	return fmt.Errorf("%w: AppendAll of %d commits: %v after the time of its earliest commit; retry with new CommitIDs",
+		ErrCommitDeadline, len(commits), s.cfg.MaxCommitLatency)
+}
+
+// requestToken derives the ClientRequestToken of a transaction from the
+// table and its items: the same commits give the same token, so DynamoDB
+// applies a resent request once, and other commits another token.
+func requestToken(table string, items []map[string]types.AttributeValue) string {
+	h := sha256.New()
+	hashBytes(h, []byte(table))
+	for _, item := range items {
+		hashValue(h, &types.AttributeValueMemberM{Value: item})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:36] // DynamoDB takes up to 36 characters
+}
+
+// hashValue writes an unambiguous encoding of v: a type tag, then lengths
+// before contents, map keys in order.
+func hashValue(h hash.Hash, v types.AttributeValue) {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		h.Write([]byte{'S'})
+		hashBytes(h, []byte(v.Value))
+	case *types.AttributeValueMemberN:
+		h.Write([]byte{'N'})
+		hashBytes(h, []byte(v.Value))
+	case *types.AttributeValueMemberB:
+		h.Write([]byte{'B'})
+		hashBytes(h, v.Value)
+	case *types.AttributeValueMemberM:
+		h.Write([]byte{'M'})
+		binary.Write(h, binary.BigEndian, uint64(len(v.Value)))
+		for _, k := range slices.Sorted(maps.Keys(v.Value)) {
+			hashBytes(h, []byte(k))
+			hashValue(h, v.Value[k])
+		}
+	default: // the store writes no other type
+		fmt.Fprintf(h, "?%T", v)
+	}
+}
+
+func hashBytes(h hash.Hash, b []byte) {
+	binary.Write(h, binary.BigEndian, uint64(len(b)))
+	h.Write(b)
+}
+
+// Conflicts returns every *VersionConflictError in err's tree, in order:
+// one per conflicting commit of an AppendAll, or the one of an Append.
+// errors.As finds only the first.
+func Conflicts(err error) []*VersionConflictError {
+	var out []*VersionConflictError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *VersionConflictError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, err := range e.Unwrap() {
+				walk(err)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}

@@ -1,0 +1,70 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// LatestVersion returns the highest version of the aggregate's commits, or
+// -1 if it has none, with one strongly consistent Query (newest first,
+// Limit 1): a commit stored before the call began is seen. The next commit
+// of the aggregate has version LatestVersion+1.
+//
+// Errors: ErrEmptyAggregateID or ErrAggregateIDTooLong before any
+// request; a DynamoDB error after retries of throttling and server errors;
+// ErrCorruptCommit for an item that does not decode. It is safe for
+// concurrent use.
+func (s *Store) LatestVersion(ctx context.Context, aggregateID string) (int64, error) {
+	ctx, t := s.observe(ctx, OpLatestVersion)
+	v, _, err := s.latest(ctx, aggregateID)
+	return v, s.done(ctx, t, 0, err)
+}
+
+// Exists reports whether the aggregate has at least one commit, with the
+// one consistent Query of LatestVersion, whose errors it returns. It is
+// safe for concurrent use.
+func (s *Store) Exists(ctx context.Context, aggregateID string) (bool, error) {
+	v, err := s.LatestVersion(ctx, aggregateID)
+	return v >= 0, err
+}
+
+// latest returns the highest version of the aggregate and the CommitID
+// that holds it, or -1 and "".
+func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, error) {
+	if err := validateAggregateID(aggregateID); err != nil {
+		return -1, "", err
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(s.cfg.Table),
+		ConsistentRead:           aws.Bool(true),
+		ScanIndexForward:         aws.Bool(false),
+		Limit:                    aws.Int32(1),
+		KeyConditionExpression:   aws.String("#a = :a AND #v >= :zero"),
+		ProjectionExpression:     aws.String("#v, #c"),
+		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a":    &types.AttributeValueMemberS{Value: aggregateID},
+			":zero": &types.AttributeValueMemberN{Value: "0"},
+		},
+	}
+	out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, in) })
+	if err != nil {
+		return -1, "", fmt.Errorf("eventstore: latest version of aggregate %q: %w", aggregateID, err)
+	}
+	if len(out.Items) == 0 {
+		return -1, "", nil
+	}
+	item := out.Items[0]
+	v, err := numberAttr(item, attrVersion)
+	if err == nil {
+		var id string
+		if id, err = stringAttr(item, attrCommitID); err == nil {
+			return v, id, nil
+		}
+	}
+	return -1, "", fmt.Errorf("%w: aggregate %q: latest commit: %v", ErrCorruptCommit, aggregateID, err)
+}

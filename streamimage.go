@@ -1,0 +1,153 @@
+package eventstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// maxImageDepth is DynamoDB's limit of nested attribute levels.
+const maxImageDepth = 32
+
+// ParseImage turns the new image of a DynamoDB Streams record of the
+// store's table (see Config.Stream) into the Commit it holds, as Query
+// would return it. It is castore's ImageParser.
+//
+// Errors: ErrNotCommit for a record that does not hold a commit, which a
+// stream consumer should skip: no image (a REMOVE record, as when TTL
+// deletes a commit, or a stream without new images), a keys-only image,
+// the table's metadata item (which records the shard count), an item
+// without a commitId; ErrCorruptCommit, naming aggregate and version, for
+// an image that holds a commit that does not decode.
+func ParseImage(image map[string]types.AttributeValue) (Commit, error) {
+	if len(image) == 0 {
+		return Commit{}, fmt.Errorf("%w: no image (a REMOVE record, or a stream without new images)", ErrNotCommit)
+	}
+	if id, _ := stringAttr(image, attrAggregateID); id == metaAggregateID {
+		if v, err := numberAttr(image, attrVersion); err == nil && v < 0 {
+			return Commit{}, fmt.Errorf("%w: the table's metadata item", ErrNotCommit)
+		}
+	}
+	if _, ok := image[attrCommitID]; !ok {
+		return Commit{}, fmt.Errorf("%w: no %s attribute (a keys-only image, or an item the store did not write)", ErrNotCommit, attrCommitID)
+	}
+	return decodeItem(image)
+}
+
+// ParseImageJSON is ParseImage for an image in DynamoDB's JSON form
+// ({"aggregateId":{"S":"a"},"version":{"N":"0"},...}): the NewImage of a
+// record of the event a Lambda function receives from a DynamoDB stream,
+// or of `aws dynamodbstreams get-records`. Empty input or JSON null (no
+// image) is ErrNotCommit; JSON that is not an image is ErrCorruptCommit.
+func ParseImageJSON(image []byte) (Commit, error) {
+	item, err := decodeImageJSON(image)
+	if err != nil {
+		return Commit{}, fmt.Errorf("%w: image JSON: %v", ErrCorruptCommit, err)
+	}
+	return ParseImage(item)
+}
+
+// decodeImageJSON decodes an item in DynamoDB's JSON form; nil for empty
+// input or null.
+func decodeImageJSON(data []byte) (map[string]types.AttributeValue, error) {
+	if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	return decodeMapJSON(raw, 1)
+}
+
+func decodeMapJSON(raw map[string]json.RawMessage, depth int) (map[string]types.AttributeValue, error) {
+	item := make(map[string]types.AttributeValue, len(raw))
+	for name, v := range raw {
+		av, err := decodeValueJSON(v, depth)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+		item[name] = av
+	}
+	return item, nil
+}
+
+// decodeValueJSON decodes one attribute value: an object with one key
+// naming its type.
+func decodeValueJSON(data json.RawMessage, depth int) (types.AttributeValue, error) {
+	if depth > maxImageDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxImageDepth)
+	}
+	var tagged map[string]json.RawMessage
+	if err := json.Unmarshal(data, &tagged); err != nil {
+		return nil, err
+	}
+	if len(tagged) != 1 {
+		return nil, fmt.Errorf("want an object with one type key, have %d keys", len(tagged))
+	}
+	var typ string
+	var v json.RawMessage
+	for typ, v = range tagged { // the one key
+	}
+	return decodeTypedJSON(typ, v, depth)
+}
+
+func decodeTypedJSON(typ string, v json.RawMessage, depth int) (types.AttributeValue, error) {
+	var err error
+	switch typ {
+	case "S":
+		var s types.AttributeValueMemberS
+		err = json.Unmarshal(v, &s.Value)
+		return &s, err
+	case "N":
+		var n types.AttributeValueMemberN
+		err = json.Unmarshal(v, &n.Value)
+		return &n, err
+	case "B":
+		var b types.AttributeValueMemberB
+		err = json.Unmarshal(v, &b.Value) // base64, as encoding/json reads []byte
+		return &b, err
+	case "BOOL":
+		var b types.AttributeValueMemberBOOL
+		err = json.Unmarshal(v, &b.Value)
+		return &b, err
+	case "NULL":
+		var b bool
+		err = json.Unmarshal(v, &b)
+		return &types.AttributeValueMemberNULL{Value: b}, err
+	case "SS":
+		var ss types.AttributeValueMemberSS
+		err = json.Unmarshal(v, &ss.Value)
+		return &ss, err
+	case "NS":
+		var ns types.AttributeValueMemberNS
+		err = json.Unmarshal(v, &ns.Value)
+		return &ns, err
+	case "BS":
+		var bs types.AttributeValueMemberBS
+		err = json.Unmarshal(v, &bs.Value)
+		return &bs, err
+	case "M":
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(v, &raw); err != nil {
+			return nil, err
+		}
+		m, err := decodeMapJSON(raw, depth+1)
+		return &types.AttributeValueMemberM{Value: m}, err
+	case "L":
+		var raw []json.RawMessage
+		if err := json.Unmarshal(v, &raw); err != nil {
+			return nil, err
+		}
+		l := &types.AttributeValueMemberL{Value: make([]types.AttributeValue, len(raw))}
+		for i, e := range raw {
+			if l.Value[i], err = decodeValueJSON(e, depth+1); err != nil {
+				return nil, fmt.Errorf("[%d]: %v", i, err)
+			}
+		}
+		return l, nil
+	}
+	return nil, fmt.Errorf("unknown attribute type %q", typ)
+}
