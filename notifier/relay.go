@@ -1,0 +1,378 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/dynacommit/eventstore"
+)
+
+// Defaults of RelayConfig's zero values.
+const (
+	// DefaultLeaseDuration is how long a relay's lease on its checkpoint
+	// lasts without renewal. The holder renews it every third of that; a
+	// standby relay takes over at most this long after the holder died, or
+	// within a few seconds after it stopped cleanly.
+	DefaultLeaseDuration = 30 * time.Second
+	// DefaultBatchSize is the most commits a relay publishes with one
+	// NotifyBatch (one PublishBatch with SNS, which takes at most 10) and
+	// then checkpoints with one write.
+	DefaultBatchSize = 10
+)
+
+// RelayConfig configures a Relay. Zero values mean the documented defaults.
+type RelayConfig struct {
+	// Store is the event store whose global log the relay follows with
+	// Store.Tail (required). The store's settle window applies: a commit
+	// is published once it is older than the window, within 2 s more. The
+	// store needs no Notifier of its own.
+	Store *eventstore.Store
+	// Notifier publishes the commits (required), usually an *SNS. When it
+	// implements BatchNotifier, commits go out in batches.
+	Notifier eventstore.Notifier
+	// DynamoDB reads and writes the checkpoint item (required).
+	DynamoDB DynamoDBAPI
+	// Table holds the checkpoint item (required): normally the event
+	// store's own table; any table keyed (aggregateId S, version N) will do.
+	Table string
+	// Name identifies the checkpoint (required). Relays with one Name share
+	// one checkpoint and one lease: one of them publishes, the others stand
+	// by. Give each topic its own Name.
+	Name string
+	// From is the exclusive checkpoint to start from when none is stored
+	// yet: "" publishes the whole log from its beginning, a CommitID only
+	// the commits after it.
+	From string
+	// LeaseDuration is how long the lease lasts unrenewed; default
+	// DefaultLeaseDuration, at least 100 ms.
+	LeaseDuration time.Duration
+	// BatchSize is the most commits published and checkpointed at once;
+	// default DefaultBatchSize.
+	BatchSize int
+	// OnError, if set, is told of every error the relay retries (a failed
+	// publish, checkpoint write or lease renewal) and of a lost lease. It
+	// is called from several goroutines.
+	OnError func(error)
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.LeaseDuration == 0 {
+		c.LeaseDuration = DefaultLeaseDuration
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+}
+
+func (c *RelayConfig) validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("notifier: RelayConfig.Store is required"))
+	}
+	if c.Notifier == nil {
+		errs = append(errs, errors.New("notifier: RelayConfig.Notifier is required"))
+	}
+	if c.DynamoDB == nil {
+		errs = append(errs, errors.New("notifier: RelayConfig.DynamoDB is required"))
+	}
+	if n := len(c.Table); n < 3 || n > 255 {
+		errs = append(errs, fmt.Errorf("notifier: RelayConfig.Table %q must have 3 to 255 characters", c.Table))
+	}
+	if c.Name == "" || len(checkpointPrefix+c.Name) > 2048 {
+		errs = append(errs, fmt.Errorf("notifier: RelayConfig.Name must have 1 to %d bytes", 2048-len(checkpointPrefix)))
+	}
+	if c.From != "" && !validCommitID(c.From) {
+		errs = append(errs, fmt.Errorf("notifier: RelayConfig.From %q is not a CommitID", c.From))
+	}
+	if c.LeaseDuration < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("notifier: RelayConfig.LeaseDuration %v must be at least 100ms", c.LeaseDuration))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("notifier: RelayConfig.BatchSize %d must be at least 1", c.BatchSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Relay publishes every commit of an event store, at least once, in
+// CommitID order, for applications that want no dual-write risk: Append
+// only writes, and the relay follows the global log (Store.Tail) from a
+// checkpoint kept in DynamoDB, publishes what it reads, and then advances
+// the checkpoint. After a crash it resumes from the checkpoint, so the
+// commits published since the last checkpoint (at most one batch) are
+// published again; on a FIFO topic SNS drops those duplicates within its
+// 5-minute deduplication window.
+//
+// The checkpoint is an item at version -1 of aggregate
+// "$eventstore/relay/NAME" in RelayConfig.Table, holding the CommitID of
+// the last commit published (checkpoint), the token of the relay that holds
+// the lease (owner) and when the lease expires (leaseUntil, unix ms). A
+// relay takes the lease only when it is free or expired, renews it every
+// third of LeaseDuration, and advances the checkpoint with an update
+// conditional on still being the owner. So of several relays with one Name,
+// one publishes and the others stand by; a relay that stalled past its
+// lease is fenced off (its checkpoint writes fail with ErrLeaseLost), and
+// the checkpoint only ever moves past commits that were published. Clock
+// skew between relays can only make two publish at once for a while:
+// duplicates, never a lost commit.
+type Relay struct {
+	cfg   RelayConfig
+	lease *lease
+}
+
+// NewRelay returns a relay configured by cfg. It sends no request, and
+// returns an error listing every problem of cfg.
+func NewRelay(cfg RelayConfig) (*Relay, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Relay{cfg: cfg, lease: newLease(cfg.DynamoDB, cfg.Table, cfg.Name, cfg.LeaseDuration)}, nil
+}
+
+// Checkpoint returns the stored checkpoint: the CommitID of the last commit
+// the relay published and recorded, or "" if none. It reads consistently.
+func (r *Relay) Checkpoint(ctx context.Context) (string, error) {
+	return r.lease.read(ctx)
+}
+
+// Run publishes commits until ctx ends, and then returns ctx's error. It
+// first waits for the lease (another relay with the same Name may hold it),
+// then follows the log from the checkpoint. Failed publishes and checkpoint
+// writes are retried without end, with backoff up to 5 s, and reported to
+// OnError: the relay never skips a commit. If it loses the lease, it stands
+// by again. It returns early only on an error retrying cannot cure: the
+// store's (ErrShardMismatch, a commit that does not decode), a corrupt
+// checkpoint, or a DynamoDB error that is not transient (a missing table,
+// no permission). When it returns it releases the lease. A Relay runs one
+// Run at a time.
+func (r *Relay) Run(ctx context.Context) error {
+	for {
+		token := newToken()
+		checkpoint, err := r.acquire(ctx, token)
+		if err != nil {
+			return err
+		}
+		err = r.serve(ctx, token, checkpoint)
+		r.release(ctx, token)
+		if !errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		r.report(fmt.Errorf("notifier: relay %s: %w", r.cfg.Name, err))
+	}
+}
+
+// acquire waits until token holds the lease and returns the checkpoint.
+func (r *Relay) acquire(ctx context.Context, token string) (string, error) {
+	poll := min(r.cfg.LeaseDuration/3, 5*time.Second)
+	for {
+		checkpoint, ok, err := r.lease.acquire(ctx, token, r.cfg.From)
+		switch {
+		case ok:
+			return checkpoint, nil
+		case err != nil && ctx.Err() != nil:
+			return "", ctx.Err()
+		case err != nil && !transientDB(err):
+			r.release(ctx, token) // a corrupt checkpoint is found after taking the lease
+			return "", err
+		case err != nil:
+			r.report(err)
+		}
+		if !sleep(ctx, poll) {
+			return "", ctx.Err()
+		}
+	}
+}
+
+// release gives up the lease, even when ctx has ended.
+func (r *Relay) release(ctx context.Context, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	r.lease.release(ctx, token)
+}
+
+// tailed is one item of the log as Tail yields it.
+type tailed struct {
+	c   eventstore.Commit
+	err error
+}
+
+// serve is one term of holding the lease: follow the log from checkpoint,
+// publish, advance, until ctx ends or the lease is lost.
+func (r *Relay) serve(ctx context.Context, token, checkpoint string) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel(nil)
+	feed := make(chan tailed, 4*r.cfg.BatchSize)
+	wg.Add(2)
+	go func() { defer wg.Done(); r.heartbeat(ctx, token, cancel) }()
+	go func() { defer wg.Done(); r.follow(ctx, checkpoint, feed) }()
+	var pending error
+	for {
+		batch, err := r.next(ctx, feed, pending)
+		if len(batch) == 0 {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		pending = err
+		if err := r.publish(ctx, batch); err != nil {
+			return context.Cause(ctx)
+		}
+		if err := r.advance(ctx, token, batch[len(batch)-1].CommitID); err != nil {
+			return err
+		}
+	}
+}
+
+// follow sends the log from checkpoint into feed, ending after an error.
+func (r *Relay) follow(ctx context.Context, checkpoint string, feed chan<- tailed) {
+	for c, err := range r.cfg.Store.Tail(ctx, checkpoint) {
+		if err != nil {
+			err = fmt.Errorf("notifier: relay %s: follow the log after %q: %w", r.cfg.Name, checkpoint, err)
+		}
+		select {
+		case feed <- tailed{c, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		checkpoint = c.CommitID
+	}
+}
+
+// next waits for the next commit, then takes the ones already waiting, up
+// to BatchSize. An error ends the batch; it is returned with the batch and
+// then, as pending, on the next call with an empty batch.
+func (r *Relay) next(ctx context.Context, feed <-chan tailed, pending error) ([]eventstore.Commit, error) {
+	if pending != nil {
+		return nil, pending
+	}
+	var batch []eventstore.Commit
+	select {
+	case t := <-feed:
+		if t.err != nil {
+			return nil, t.err
+		}
+		batch = append(batch, t.c)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for len(batch) < r.cfg.BatchSize {
+		select {
+		case t := <-feed:
+			if t.err != nil {
+				return batch, t.err
+			}
+			batch = append(batch, t.c)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
+}
+
+// publish announces batch, retrying until it succeeds or ctx ends.
+func (r *Relay) publish(ctx context.Context, batch []eventstore.Commit) error {
+	done := 0 // commits of batch already announced one by one
+	return backoff.Retry(func() error {
+		var err error
+		if bn, ok := r.cfg.Notifier.(BatchNotifier); ok {
+			err = bn.NotifyBatch(ctx, batch)
+		} else {
+			for done < len(batch) {
+				if err = r.cfg.Notifier.Notify(ctx, batch[done]); err != nil {
+					break
+				}
+				done++
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			r.report(fmt.Errorf("notifier: relay %s: %w", r.cfg.Name, err))
+		}
+		return err
+	}, relayBackoff(ctx))
+}
+
+// advance records checkpoint, retrying transient errors until ctx ends;
+// ErrLeaseLost when another relay took over.
+func (r *Relay) advance(ctx context.Context, token, checkpoint string) error {
+	err := backoff.Retry(func() error {
+		err := r.lease.advance(ctx, token, checkpoint)
+		if err != nil && (errors.Is(err, ErrLeaseLost) || !transientDB(err)) {
+			return backoff.Permanent(err)
+		}
+		if err != nil {
+			r.report(err)
+		}
+		return err
+	}, relayBackoff(ctx))
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// heartbeat renews the lease every third of its duration, and cancels the
+// term with ErrLeaseLost when another relay has it.
+func (r *Relay) heartbeat(ctx context.Context, token string, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(r.cfg.LeaseDuration / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := r.lease.renew(ctx, token)
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			cancel(ErrLeaseLost)
+			return
+		case err != nil && ctx.Err() == nil:
+			r.report(err)
+		}
+	}
+}
+
+func (r *Relay) report(err error) {
+	if r.cfg.OnError != nil {
+		r.cfg.OnError(err)
+	}
+}
+
+// relayBackoff retries without end, from 50 ms to 5 s, until ctx ends.
+func relayBackoff(ctx context.Context) backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = 0
+	return backoff.WithContext(b, ctx)
+}
+
+// transientDB reports whether a DynamoDB error is worth retrying.
+func transientDB(err error) bool {
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// sleep waits for d, false if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
