@@ -80,7 +80,9 @@ func (h *hookClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opt
 }
 
 func (h *hookClient) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	send := func() (*dynamodb.TransactWriteItemsOutput, error) { return h.DynamoDBAPI.TransactWriteItems(ctx, in, optFns...) }
+	send := func() (*dynamodb.TransactWriteItemsOutput, error) {
+		return h.DynamoDBAPI.TransactWriteItems(ctx, in, optFns...)
+	}
 	if h.transact == nil {
 		return send()
 	}
