@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -85,6 +84,7 @@ type phase struct {
 	Commits int     `json:"commits"`
 	Events  int     `json:"events"`
 	Seconds float64 `json:"seconds"`
+	CPU     float64 `json:"cpu"` // CPU seconds of the store's process
 	OK      bool    `json:"ok"`
 	Note    string  `json:"note"`
 	// RoundsOK counts the W5 rounds with exactly one winner.
@@ -95,7 +95,7 @@ type phase struct {
 // store is one event store under test.
 type store struct {
 	Name, Label string
-	Script      string // runner script in the peers folder; "" for eventstore
+	Script      string // runner script in the peers folder; "" for eventstore, run by this program
 }
 
 var stores = []store{
@@ -111,12 +111,44 @@ func main() {
 	out := flag.String("out", "", "also write the report to this Markdown file")
 	dir := flag.String("dir", "benchmarks/peers", "folder of the runner scripts and their node_modules")
 	node := flag.String("node", "node", "Node.js command")
+	// The driver runs eventstore's workloads in a process of its own, as a
+	// Node store's: this program with -runner and the arguments runner.js
+	// takes.
+	runner := flag.Bool("runner", false, "run eventstore's workloads (internal)")
+	endpoint := flag.String("endpoint", "", "with -runner: the proxy's URL")
+	workloadFile := flag.String("workload", "", "with -runner: the workload file")
+	table := flag.String("table", "", "with -runner: the table to create and use")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench-peers: ")
-	if err := run(*runs, *scale, *warmup, *out, *dir, *node); err != nil {
+	var err error
+	if *runner {
+		err = runOursMain(*endpoint, *workloadFile, *table)
+	} else {
+		err = run(*runs, *scale, *warmup, *out, *dir, *node)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// runOursMain is the -runner mode: it prints the phases as runner.js does.
+func runOursMain(endpoint, workloadFile, table string) error {
+	b, err := os.ReadFile(workloadFile)
+	if err != nil {
+		return err
+	}
+	var w workload
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	phases, err := runOurs(context.Background(), endpoint, table, w)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(struct {
+		Phases []phase `json:"phases"`
+	}{phases})
 }
 
 func run(runs int, scale float64, warmup bool, out, dir, node string) error {
@@ -130,6 +162,7 @@ func run(runs int, scale float64, warmup bool, out, dir, node string) error {
 	}
 	client := dynamotest.NewClient(endpoint)
 	p := newProxy(endpoint, &tables{client: client})
+	p.serverCPU = childCPU("java")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -138,7 +171,11 @@ func run(runs int, scale float64, warmup bool, out, dir, node string) error {
 	proxyURL := "http://" + l.Addr().String()
 	ctx := context.Background()
 
-	r := runner{ctx: ctx, proxy: p, proxyURL: proxyURL, client: client, dir: dir, node: node}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r := runner{ctx: ctx, proxy: p, proxyURL: proxyURL, client: client, dir: dir, node: node, self: self}
 	if warmup {
 		w := newWorkload(scale / 10)
 		for _, s := range stores {
@@ -181,17 +218,12 @@ type runner struct {
 	client   *dynamodb.Client
 	dir      string
 	node     string
+	self     string // this program, for eventstore's runner
 }
 
 func (r runner) run(s store, w workload, table string) ([]phase, error) {
 	defer r.client.DeleteTable(r.ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-	var phases []phase
-	var err error
-	if s.Script == "" {
-		phases, err = runOurs(r.ctx, r.proxy, r.proxyURL, table, w)
-	} else {
-		phases, err = r.runNode(s, w, table)
-	}
+	phases, err := r.runProcess(s, w, table)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
@@ -202,7 +234,9 @@ func (r runner) run(s store, w workload, table string) ([]phase, error) {
 	return phases, nil
 }
 
-func (r runner) runNode(s store, w workload, table string) ([]phase, error) {
+// runProcess runs a store's runner in a process of its own and returns
+// the phases it reports.
+func (r runner) runProcess(s store, w workload, table string) ([]phase, error) {
 	f, err := os.CreateTemp("", "bench-peers-*.json")
 	if err != nil {
 		return nil, err
@@ -212,20 +246,24 @@ func (r runner) runNode(s store, w workload, table string) ([]phase, error) {
 		return nil, err
 	}
 	f.Close()
-	cmd := exec.CommandContext(r.ctx, r.node, "--no-warnings", s.Script, "--endpoint", r.proxyURL, "--workload", f.Name(), "--table", table)
+	args := []string{"--endpoint", r.proxyURL, "--workload", f.Name(), "--table", table}
+	cmd := exec.CommandContext(r.ctx, r.node, append([]string{"--no-warnings", s.Script}, args...)...)
 	cmd.Dir = r.dir
+	if s.Script == "" {
+		cmd = exec.CommandContext(r.ctx, r.self, append([]string{"-runner"}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.node, s.Script, err)
+		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	lines := bytes.Split(bytes.TrimSpace(stdout), []byte("\n"))
 	var res struct{ Phases []phase }
 	if err := json.Unmarshal(lines[len(lines)-1], &res); err != nil {
-		return nil, fmt.Errorf("%s: result: %w", s.Script, err)
+		return nil, fmt.Errorf("%s: result: %w", cmd, err)
 	}
 	if len(res.Phases) == 0 {
-		return nil, errors.New(s.Script + ": no phases in result")
+		return nil, fmt.Errorf("%s: no phases in result", cmd)
 	}
 	return res.Phases, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +18,19 @@ import (
 
 // runOurs runs the workloads of runner.js on eventstore, with its default
 // Config, through the proxy at endpoint; it mirrors runner.js step by step.
-func runOurs(ctx context.Context, p *proxy, endpoint, table string, w workload) ([]phase, error) {
+// The driver runs it in a process of its own, as it runs the Node stores.
+func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, error) {
+	setPhase := func(name string) error {
+		resp, err := http.Post(endpoint+"/_bench/phase", "text/plain", strings.NewReader(name))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("phase %s: %s", name, resp.Status)
+		}
+		return nil
+	}
 	store, err := eventstore.New(dynamotest.NewClient(endpoint), eventstore.Config{Table: table})
 	if err != nil {
 		return nil, err
@@ -39,15 +53,20 @@ func runOurs(ctx context.Context, p *proxy, endpoint, table string, w workload) 
 	// error that ends the run.
 	roundsOK := 0
 	timed := func(name string, commits, evs int, fn func() (bool, string, error)) error {
-		p.setPhase(name)
-		start := time.Now()
+		if err := setPhase(name); err != nil {
+			return err
+		}
+		start, cpu := time.Now(), cpuSeconds()
 		ok, note, err := fn()
-		seconds := time.Since(start).Seconds()
-		p.setPhase("")
+		seconds, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		phases = append(phases, phase{Name: name, Commits: commits, Events: evs, Seconds: seconds, OK: ok, Note: note, RoundsOK: roundsOK})
+		if err := setPhase(""); err != nil {
+			return err
+		}
+		phases = append(phases, phase{Name: name, Commits: commits, Events: evs, Seconds: seconds, CPU: cpu,
+			OK: ok, Note: note, RoundsOK: roundsOK})
 		return nil
 	}
 	quiet := func(err error) (bool, string, error) { return true, "", err }

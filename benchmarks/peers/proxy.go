@@ -23,8 +23,12 @@ type proxy struct {
 	client *http.Client
 	tables *tables
 
+	// serverCPU, if set, returns the CPU seconds DynamoDB Local has used.
+	serverCPU func() float64
+
 	mu    sync.Mutex
 	phase string
+	mark  float64 // serverCPU() when the phase began
 	stats map[string]*usage
 }
 
@@ -36,7 +40,8 @@ type usage struct {
 	LocalWCU   float64 // as DynamoDB Local reports them
 	Items      int     // items returned by reads
 	Errors     map[string]int
-	Mismatches int // PutItems whose computed units differ from DynamoDB Local's
+	Mismatches int     // PutItems whose computed units differ from DynamoDB Local's
+	ServerCPU  float64 // CPU seconds DynamoDB Local used in the phase
 }
 
 func newProxy(target string, t *tables) *proxy {
@@ -60,7 +65,22 @@ func (p *proxy) take(phase string) usage {
 func (p *proxy) setPhase(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.serverCPU != nil {
+		now := p.serverCPU()
+		p.stat(p.phase).ServerCPU += now - p.mark
+		p.mark = now
+	}
 	p.phase = name
+}
+
+// stat returns the usage of a phase; p.mu must be held.
+func (p *proxy) stat(phase string) *usage {
+	u := p.stats[phase]
+	if u == nil {
+		u = &usage{Ops: map[string]int{}, Errors: map[string]int{}}
+		p.stats[phase] = u
+	}
+	return u
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -209,11 +229,7 @@ func (p *proxy) count(op string, status int, body []byte, computed float64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	u := p.stats[p.phase]
-	if u == nil {
-		u = &usage{Ops: map[string]int{}, Errors: map[string]int{}}
-		p.stats[p.phase] = u
-	}
+	u := p.stat(p.phase)
 	u.Requests++
 	u.Ops[op]++
 	if status != http.StatusOK {

@@ -41,11 +41,17 @@ func (r report) rows() []row {
 	reqPerCommit := func(p phase) float64 { return float64(p.Usage.Requests) / float64(p.Commits) }
 	wcu := func(p phase) float64 { return p.Usage.WCU / float64(p.Events) }
 	rcu := func(p phase) float64 { return p.Usage.RCU / float64(p.Events) }
+	clientPerCommit := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Commits) }
+	serverPerCommit := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Commits) }
+	clientPerEvent := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Events) }
+	serverPerEvent := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Events) }
 	return []row{
 		{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
 			phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
 		{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
 		{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
+		{phase: "W1a", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
+		{phase: "W1a", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
 		{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
 			phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
 		{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
@@ -55,16 +61,22 @@ func (r report) rows() []row {
 		{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
 		{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
 		{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
+		{phase: "W2", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
+		{phase: "W2", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
 		{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
 			phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
 		{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
 		{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
+		{phase: "W3", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
+		{phase: "W3", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
 		{title: fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events)),
 			phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true},
 		{title: fmt.Sprintf("W4 read all %s events (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), w.Concurrency),
 			phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
 		{phase: "W4", metric: "requests", value: func(p phase) float64 { return float64(p.Usage.Requests) }, format: "%.0f"},
 		{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
+		{phase: "W4", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
+		{phase: "W4", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
 		{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
 			phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"},
 	}
@@ -261,7 +273,9 @@ const notes = `Notes:
 - bakerface's query and scan return one page (1 MB); its scan is paged here by the last commitId seen.
 - castore's closest equivalent of an atomic 10-event commit on one aggregate is pushEventGroup (one TransactWriteItems);
   reading everything is listAggregateIds, then getEvents of each aggregate with 16 concurrent readers.
-- Timings include the proxy (about the same cost per request for every store) and share 2 CPUs with DynamoDB Local.
+- Each store runs in a process of its own (eventstore: this program with -runner), which reports its CPU time per
+  phase; the proxy reads DynamoDB Local's from /proc. Timings include the proxy (about the same cost per request for
+  every store); store, proxy and DynamoDB Local share the machine's CPUs.
 `
 
 // environment describes the machine and the versions under test.

@@ -13,8 +13,9 @@
 //
 // The Go driver (main.go) runs the same workloads on eventstore: see
 // ours.go, which this file mirrors. It passes the workload as JSON in a
-// file, and counts requests and capacity in its proxy, which this runner
-// tells the phase it is in. The result is one JSON line on stdout.
+// file, and counts requests, capacity and DynamoDB Local's CPU time in its
+// proxy, which this runner tells the phase it is in. The result, with the
+// time and CPU time of each phase, is one JSON line on stdout.
 
 const fs = require('node:fs');
 const { performance } = require('node:perf_hooks');
@@ -68,10 +69,12 @@ async function run(adapter) {
   const timed = async (name, commits, events, fn) => {
     await phase(name);
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const extra = (await fn()) || {};
     const seconds = (performance.now() - start) / 1000;
+    const used = process.cpuUsage(cpuStart);
     await phase('');
-    phases.push({ name, commits, events, seconds, ok: true, ...extra });
+    phases.push({ name, commits, events, seconds, cpu: (used.user + used.system) / 1e6, ok: true, ...extra });
   };
   const mustAppend = async (id, version, events) => {
     if (!(await adapter.append(id, version, events))) {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// clockTicks is the unit of CPU times in /proc: USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// childCPU returns a function reporting the CPU seconds used so far by the
+// child process of this one named comm (DynamoDB Local's java), or nil if
+// there is none.
+func childCPU(comm string) func() float64 {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		if f, ok := procStat(path); ok && f.comm == comm && f.ppid == os.Getpid() {
+			return func() float64 {
+				f, _ := procStat(path)
+				return float64(f.ticks) / clockTicks
+			}
+		}
+	}
+	return nil
+}
+
+type procFields struct {
+	comm  string
+	ppid  int
+	ticks int64 // utime + stime
+}
+
+// procStat reads /proc/PID/stat: "pid (comm) state ppid ... utime stime ...".
+func procStat(path string) (procFields, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return procFields{}, false
+	}
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return procFields{}, false
+	}
+	rest := strings.Fields(string(b[end+1:])) // rest[0] is field 3, state
+	if len(rest) < 13 {
+		return procFields{}, false
+	}
+	ppid, _ := strconv.Atoi(rest[1])
+	utime, _ := strconv.ParseInt(rest[11], 10, 64)
+	stime, _ := strconv.ParseInt(rest[12], 10, 64)
+	return procFields{comm: string(b[open+1 : end]), ppid: ppid, ticks: utime + stime}, true
+}
