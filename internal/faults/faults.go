@@ -71,6 +71,10 @@ type Transport struct {
 	Decide func(op string) Kind
 	// Delay is how long Slow holds a response.
 	Delay time.Duration
+	// Observe, if set, is told of every request and the fault picked for
+	// it (None included) before the fault is injected: a hook for tests
+	// that attribute faults to the calls that met them (req.Context()).
+	Observe func(req *http.Request, kind Kind)
 
 	mu       sync.Mutex
 	counts   map[Kind]int
@@ -162,6 +166,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		kind = t.Decide(op)
 	}
 	t.count(op, Attempt(req), kind)
+	if t.Observe != nil {
+		t.Observe(req, kind)
+	}
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
