@@ -85,8 +85,37 @@ func validateData(data json.RawMessage) error {
 		return fmt.Errorf("%w: not UTF-8", ErrInvalidEventData)
 	case isJSONSpace(data[0]) || isJSONSpace(data[len(data)-1]):
 		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", ErrInvalidEventData)
+	case len(data) > 2*maxDataDepth && jsonDepth(data) > maxDataDepth:
+		return fmt.Errorf("%w: nested more than %d deep", ErrInvalidEventData, maxDataDepth)
 	}
 	return nil
+}
+
+// maxDataDepth is how deep event data may nest: encoding/json's limit
+// (10,000) less the two levels of the stored form ([{"d": data}]), so that
+// what Append stores can always be read back.
+const maxDataDepth = 10000 - 2
+
+// jsonDepth is the deepest nesting of arrays and objects in valid JSON.
+func jsonDepth(data []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, b := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped, inString = b == '\\', b != '"'
+		case b == '"':
+			inString = true
+		case b == '[' || b == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case b == ']' || b == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -255,4 +256,39 @@ func FuzzParseCommitID(f *testing.F) {
 			t.Fatalf("scanStart(%q): %v, but it is a valid CommitID short of the largest", s, err)
 		}
 	})
+}
+
+// Data nested just under encoding/json's depth limit passed json.Valid but
+// could not be read back once wrapped in the stored form: a commit that
+// broke every Query and Scan reaching it. Validation now refuses it.
+func TestValidDataAlwaysDecodes(t *testing.T) {
+	nest := func(open, close string, d int) []byte {
+		return []byte(strings.Repeat(open, d) + `"[{\"[" ` + strings.Repeat(close, d))
+	}
+	for d := maxDataDepth - 2; d <= 10001; d++ {
+		for _, data := range [][]byte{nest("[", "]", d), nest(`{"k":`, "}", d)} {
+			c := Commit{AggregateID: "a", CommitID: "01JZ0000000000000000000001", Events: []Event{{Type: "x", Data: data}}}
+			c.CommittedAt = commitTime(ulid.MustParse(c.CommitID))
+			err := c.validate()
+			if (err == nil) != (d <= maxDataDepth) {
+				t.Fatalf("depth %d (%.2s): validate = %v", d, data, err)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrInvalidEventData) {
+					t.Fatalf("depth %d: %v, want ErrInvalidEventData", d, err)
+				}
+				continue
+			}
+			item, err := encodeItem(c, 0)
+			if err == nil {
+				_, err = decodeItem(item)
+			}
+			if err != nil {
+				t.Fatalf("depth %d validates but does not round-trip: %v", d, err)
+			}
+		}
+	}
+	if got := jsonDepth([]byte(`[{"a":"]]]\"[[[[","b":[[]]}]`)); got != 4 {
+		t.Errorf("jsonDepth counts brackets inside strings: %d, want 4", got)
+	}
 }
