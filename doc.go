@@ -86,6 +86,39 @@
 // and accept the risk. New refuses a Settle that does not exceed
 // MaxCommitLatency.
 //
+// # More than one commit, and expected state
+//
+// AppendAll stores up to 100 commits of any aggregates all or none, with one
+// TransactWriteItems; a conflict on any of them stores none and returns one
+// *VersionConflictError per conflicting commit (see Conflicts). AppendNext
+// appends at whatever the next version is (KurrentDB's "any"), retrying
+// conflicts a bounded number of times; AppendNew appends version 0 of an
+// aggregate that must not exist yet ("no stream"). LatestVersion and Exists
+// read the newest version with one consistent Query.
+//
+// # Listing aggregates, streams, views, metrics
+//
+// With Config.AggregatesIndex, version-0 commits carry the key of a sparse,
+// keys-only index, and Aggregates lists every aggregate id from it,
+// eventually consistently. With Config.Stream, CreateTable enables the
+// table's DynamoDB stream, and ParseImage (or ParseImageJSON, for the JSON a
+// Lambda function receives) turns a record's new image back into its
+// Commit. Events, Fold and LoadHistory give aws-event-stream's views of an
+// aggregate. Config.Observer hears of every operation: requests, consumed
+// capacity, retries, conflicts, recognised duplicates, late refusals and
+// scan lag.
+//
+// # Time to live
+//
+// With Config.TTL, every commit carries an expiresAt attribute, CommittedAt
+// plus TTL, and CreateTable enables DynamoDB's Time to Live on it. DynamoDB
+// then DELETES expired commits, usually within a few days of expiry: they
+// disappear from Query, Scan, Tail and Aggregates (until then they are still
+// read), a projection rebuilt from Scan no longer sees them, and an
+// aggregate whose commits all expired starts again at version 0. Use TTL
+// for ephemeral streams only (sessions, caches of external events), never
+// for the system of record. TTL must exceed the settle window.
+//
 // # Caveats
 //
 //   - An item holds at most 400 KB: a larger commit fails with
@@ -96,7 +129,10 @@
 //     read, so gaps do not arise in practice.
 //   - Cost: an Append is one PutItem, one write unit per KB of item on the
 //     table and again on the scan index. A Query or Scan page costs one read
-//     unit per 4 KB read (half for eventually consistent Scan reads).
+//     unit per 4 KB read (half for eventually consistent Scan reads). An
+//     AppendAll of N commits is one request, but DynamoDB bills a
+//     transactional write twice: 2 write units per KB of each item on the
+//     table, plus 1 on each index, against 1 + 1 for N Appends.
 //   - Every store on a table must use the same ScanShards: the table
 //     records the count of the store that created it (or first used it), and
 //     a store with another count gets ErrShardMismatch from every operation.
