@@ -20,7 +20,10 @@ func TestLeaseFencing(t *testing.T) {
 	table := dynamotest.TableName(t, client)
 	dynamotest.NewStore(t, eventstore.Config{Table: table})
 	const from, cp1, cp2 = "01JD5Q6X1Z8W3V4T2S9R7P6N5M", "01JD5Q6X1Z8W3V4T2S9R7P6N5N", "01JD5Q6X1Z8W3V4T2S9R7P6N5P"
-	l := newLease(client, table, "fence", 300*time.Millisecond)
+	// One item, two lease lengths: a long one while B must fail to take
+	// it (however slow the machine), then a short one that expires.
+	l := newLease(client, table, "fence", time.Minute)
+	short := newLease(client, table, "fence", 300*time.Millisecond)
 
 	if cp, err := l.read(ctx); cp != "" || err != nil {
 		t.Fatalf("read before any lease = %q, %v", cp, err)
@@ -35,7 +38,7 @@ func TestLeaseFencing(t *testing.T) {
 	if err := l.advance(ctx, "A", cp1); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.renew(ctx, "A"); err != nil {
+	if err := short.renew(ctx, "A"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -227,7 +227,9 @@ func TestRelayStandby(t *testing.T) {
 	store, client, table := newStore(t, nil)
 	recA := &recorder{inner: newSNS(t, topic, notifier.SNSConfig{})}
 	recB := &recorder{inner: newSNS(t, topic, notifier.SNSConfig{})}
-	cfg := notifier.RelayConfig{Store: store, DynamoDB: client, Table: table, Name: "ha"}
+	// A lease long enough that no stall of a loaded machine lets the
+	// standby take over while the active relay runs.
+	cfg := notifier.RelayConfig{Store: store, DynamoDB: client, Table: table, Name: "ha", LeaseDuration: 5 * time.Second}
 	cfg.Notifier = recA
 	a := startRelay(t, cfg)
 	cfg.Notifier = recB
