@@ -6,6 +6,7 @@
 # make bench-peers  compares eventstore with two npm DynamoDB event stores on
 #             one DynamoDB Local; writes benchmarks/peers/RESULTS.md
 # make lint   gofmt check, go vet, staticcheck
+# make fuzz   runs every fuzz target for FUZZTIME (default 15s) each; part of test
 
 GO ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
@@ -13,7 +14,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PEERS := benchmarks/peers
 BENCHFLAGS ?= -benchtime 2s
 
-.PHONY: test demo bench bench-peers lint tools
+.PHONY: test fuzz demo bench bench-peers lint tools
 
 tools:
 	bash scripts/install-tools.sh
@@ -27,6 +28,19 @@ lint: tools
 
 test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# fuzz runs each fuzz target of the module (func Fuzz* in a _test.go file)
+# for FUZZTIME, one go test invocation per target (-fuzz takes one at a
+# time), starting from its checked-in seed corpus in testdata/fuzz.
+FUZZTIME ?= 15s
+fuzz:
+	@set -e; for file in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go' -not -path './.tools/*')); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "$(GO) test -run '^$$' -fuzz '^$$target$$' -fuzztime $(FUZZTIME) ./$$(dirname $$file)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+		done; \
+	done
 
 demo: tools
 	bash scripts/with-dynamodb.sh $(GO) run ./examples/quickstart

@@ -25,12 +25,16 @@ import (
 // must match what is stored, exactly once.
 
 // The floor for CI: 5,000 appends from 16 goroutines over 200
-// aggregates with 20% of requests failing.
-const (
+// aggregates with 20% of requests failing; stress_test.go (-tags stress)
+// raises the sizes.
+var (
 	fiAppends    = 5000
 	fiWriters    = 16
 	fiAggregates = 200
-	fiRate       = 0.20
+)
+
+const (
+	fiRate = 0.20
 	// fiTimeout is the client's HTTP timeout; Slow faults hold responses
 	// past it.
 	fiTimeout = 500 * time.Millisecond
@@ -151,7 +155,7 @@ func writeUnderFaults(t *testing.T, s *eventstore.Store) []*appendRecord {
 	for w := range fiWriters {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 5))
-			for n := issued.Add(1); n <= fiAppends; n = issued.Add(1) {
+			for n := issued.Add(1); n <= int64(fiAppends); n = issued.Add(1) {
 				a := r.IntN(fiAggregates)
 				mu.Lock()
 				v := next[a]

@@ -162,8 +162,9 @@ func TestLinearizabilityModelRejectsViolations(t *testing.T) {
 	}
 }
 
-// linearizability sizes: the floor is 50 histories of 8 clients.
-const (
+// Linearizability sizes: the floor for CI is 50 histories of 8
+// clients; stress_test.go (-tags stress) raises them.
+var (
 	linHistories    = 50
 	linClients      = 8
 	linOpsPerClient = 24
