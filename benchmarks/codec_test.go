@@ -22,8 +22,14 @@ type memClient struct {
 	commit                 map[string]types.AttributeValue
 }
 
+// itemKey is the item's aggregateId and version.
 func itemKey(item map[string]types.AttributeValue) string {
-	return fmt.Sprint(item["aggregateId"], "/", item["version"])
+	a, _ := item["aggregateId"].(*types.AttributeValueMemberS)
+	v, _ := item["version"].(*types.AttributeValueMemberN)
+	if a == nil || v == nil {
+		return ""
+	}
+	return a.Value + "/" + v.Value
 }
 
 func (m *memClient) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {

@@ -25,6 +25,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,6 +113,7 @@ func main() {
 	out := flag.String("out", "", "also write the report to this Markdown file")
 	dir := flag.String("dir", "benchmarks/peers", "folder of the runner scripts and their node_modules")
 	node := flag.String("node", "node", "Node.js command")
+	only := flag.String("stores", "", "comma-separated names of the stores to run (default: all)")
 	// The driver runs eventstore's workloads in a process of its own, as a
 	// Node store's: this program with -runner and the arguments runner.js
 	// takes.
@@ -124,12 +127,29 @@ func main() {
 	var err error
 	if *runner {
 		err = runOursMain(*endpoint, *workloadFile, *table)
-	} else {
+	} else if err = selectStores(*only); err == nil {
 		err = run(*runs, *scale, *warmup, *out, *dir, *node)
 	}
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// selectStores keeps the stores named in the comma-separated list names.
+func selectStores(names string) error {
+	if names == "" {
+		return nil
+	}
+	var kept []store
+	for _, name := range strings.Split(names, ",") {
+		i := slices.IndexFunc(stores, func(s store) bool { return s.Name == name })
+		if i < 0 {
+			return fmt.Errorf("no store %q", name)
+		}
+		kept = append(kept, stores[i])
+	}
+	stores = kept
+	return nil
 }
 
 // runOursMain is the -runner mode: it prints the phases as runner.js does.
