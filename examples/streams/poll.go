@@ -23,11 +23,18 @@ type streamsAPI interface {
 // handle. It returns once every shard is read up to now, or at the first
 // batch handle reports a failure in (Lambda would retry it).
 func poll(ctx context.Context, streams streamsAPI, arn string, handle func(context.Context, StreamEvent) (BatchResponse, error)) error {
-	d, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn)})
-	if err != nil {
-		return err
+	var shards []types.Shard
+	for in := (&dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(arn)}); ; {
+		d, err := streams.DescribeStream(ctx, in)
+		if err != nil {
+			return err
+		}
+		shards = append(shards, d.StreamDescription.Shards...)
+		if in.ExclusiveStartShardId = d.StreamDescription.LastEvaluatedShardId; in.ExclusiveStartShardId == nil {
+			break
+		}
 	}
-	for _, shard := range d.StreamDescription.Shards { // parents come before their children
+	for _, shard := range shards { // parents come before their children
 		it, err := streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
 			StreamArn: aws.String(arn), ShardId: shard.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
 		})
