@@ -99,8 +99,9 @@ func (e Envelope) Commit() eventstore.Commit {
 
 // Load returns the whole commit: the envelope's own when it carries the
 // events, otherwise the commit read from store with a consistent Query at
-// the envelope's version. It fails if the stored commit there is not the
-// envelope's (another CommitID: a different table).
+// the envelope's version. It fails with the store's error, or when the
+// commit stored there is not the envelope's (another table, or a commit
+// removed since). It is safe for concurrent use.
 func (e Envelope) Load(ctx context.Context, store *eventstore.Store) (eventstore.Commit, error) {
 	if !e.EventsOmitted {
 		return e.Commit(), nil

@@ -92,7 +92,7 @@ func TestNotifyErrorOnPermanentFailure(t *testing.T) {
 	faults := &snsFaults{}
 	store, _, _ := newStore(t, newSNS(t, topic, notifier.SNSConfig{RetryFor: time.Minute}, withTransport(faults)))
 	start := time.Now()
-	c, err := store.Append(ctxT(t), commit("a", 0))
+	c, err := appendNew(t, store, commit("a", 0))
 	var notifyErr *eventstore.NotifyError
 	if !errors.As(err, &notifyErr) || notifyErr.Commit.CommitID != c.CommitID || c.CommitID == "" {
 		t.Fatalf("Append = %+v, %v; want a NotifyError for the returned commit", c, err)
@@ -187,7 +187,7 @@ func TestSNSUnreachable(t *testing.T) {
 	store, client, table := newStore(t, down)
 	var returned []eventstore.Commit
 	for i := range n {
-		c, err := store.Append(ctxT(t), commit(fmt.Sprint("agg", i%7), int64(i/7)))
+		c, err := appendNew(t, store, commit(fmt.Sprint("agg", i%7), int64(i/7)))
 		var notifyErr *eventstore.NotifyError
 		if !errors.As(err, &notifyErr) || notifyErr.Commit.CommitID != c.CommitID {
 			t.Fatalf("Append %d with SNS down = %v; want a NotifyError", i, err)
@@ -252,7 +252,7 @@ func TestFIFOOrderAndDedup(t *testing.T) {
 	for a := range aggregates {
 		wg.Go(func() {
 			for v := range versions {
-				c, err := store.Append(ctxT(t), commit(fmt.Sprintf("order #%d", a), int64(v))) // a space: hashed group
+				c, err := appendNew(t, store, commit(fmt.Sprintf("order #%d", a), int64(v))) // a space: hashed group
 				if err != nil {
 					t.Errorf("Append: %v", err)
 					return
@@ -328,6 +328,11 @@ func TestOversizedCommitMarker(t *testing.T) {
 			}
 			if diff := cmp.Diff(normalize(c), normalize(loaded)); diff != "" {
 				t.Fatalf("loaded commit differs (-want +got):\n%s", diff)
+			}
+			other := env
+			other.CommitID = "01JD5Q6X1Z8W3V4T2S9R7P6N5M" // not the commit stored there
+			if _, err := other.Load(ctxT(t), store); err == nil {
+				t.Fatal("Load of an envelope whose commit is not stored succeeded")
 			}
 		})
 	}

@@ -137,7 +137,9 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 }
 
 // Checkpoint returns the stored checkpoint: the CommitID of the last commit
-// the relay published and recorded, or "" if none. It reads consistently.
+// the relay published and recorded, or "" if none. It reads consistently;
+// its errors are DynamoDB's and ErrCorruptCheckpoint. It is safe for
+// concurrent use, with Run too: a monitor can compare it with the log.
 func (r *Relay) Checkpoint(ctx context.Context) (string, error) {
 	return r.lease.read(ctx)
 }
