@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -38,20 +37,18 @@ func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, 
 	if err := store.CreateTable(ctx); err != nil {
 		return nil, err
 	}
-	payloads := make([]json.RawMessage, len(w.Payloads))
-	copy(payloads, w.Payloads)
 	events := func(start, n int) []eventstore.Event {
-		return benchmarks.Events(payloads, start, n)
+		return benchmarks.Events(w.Payloads, start, n)
 	}
-	mustAppend := func(id string, version int64, evs []eventstore.Event) error {
+	appendOne := func(id string, version int64, evs []eventstore.Event) error {
 		_, err := store.Append(ctx, eventstore.Commit{AggregateID: id, Version: version, Events: evs})
 		return err
 	}
 
 	var phases []phase
-	// fn reports whether the phase's result is right, a note, and an
-	// error that ends the run.
 	roundsOK := 0
+	// timed runs one phase; fn reports whether its result is right, a
+	// note, and an error that ends the run.
 	timed := func(name string, commits, evs int, fn func() (bool, string, error)) error {
 		if err := setPhase(name); err != nil {
 			return err
@@ -81,7 +78,7 @@ func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, 
 		func() error {
 			return timed("W1a", w.W1a.Aggregates, w.W1a.Aggregates, func() (bool, string, error) {
 				return quiet(forEach(w.W1a.Aggregates, w.Concurrency, func(i int) error {
-					return mustAppend(fmt.Sprintf("w1a-%d", i), 0, events(i, 1))
+					return appendOne(fmt.Sprintf("w1a-%d", i), 0, events(i, 1))
 				}))
 			})
 		},
@@ -90,7 +87,7 @@ func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, 
 			return timed("W1b", n, n, func() (bool, string, error) {
 				return quiet(forEach(w.W1b.Aggregates, w.Concurrency, func(i int) error {
 					for v := range w.W1b.Commits {
-						if err := mustAppend(fmt.Sprintf("w1b-%d", i), int64(v), events(i*w.W1b.Commits+v, 1)); err != nil {
+						if err := appendOne(fmt.Sprintf("w1b-%d", i), int64(v), events(i*w.W1b.Commits+v, 1)); err != nil {
 							return err
 						}
 					}
@@ -101,14 +98,14 @@ func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, 
 		func() error {
 			return timed("W2", w.W2.Commits, w.W2.Commits*w.W2.Events, func() (bool, string, error) {
 				return quiet(forEach(w.W2.Commits, w.Concurrency, func(i int) error {
-					return mustAppend(fmt.Sprintf("w2-%d", i), 0, events(i*w.W2.Events, w.W2.Events))
+					return appendOne(fmt.Sprintf("w2-%d", i), 0, events(i*w.W2.Events, w.W2.Events))
 				}))
 			})
 		},
 		func() error {
 			return timed("W3write", w.W3.Events, w.W3.Events, func() (bool, string, error) {
 				for v := range w.W3.Events {
-					if err := mustAppend("w3", int64(v), events(v, 1)); err != nil {
+					if err := appendOne("w3", int64(v), events(v, 1)); err != nil {
 						return quiet(err)
 					}
 				}
