@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/oklog/ulid/v2"
 
@@ -293,5 +294,52 @@ func TestConflicts(t *testing.T) {
 		if got := eventstore.Conflicts(tt.err); !cmp.Equal(got, tt.want) {
 			t.Errorf("Conflicts(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// Where DynamoDB does not return the items that failed a transaction's
+// conditions, AppendAll reads them to name the holders.
+func TestAppendAllConflictWithoutReturnedItems(t *testing.T) {
+	t.Parallel()
+	_, client, table := newStore(t, eventstore.Config{})
+	hook := &hookClient{DynamoDBAPI: client, transact: func(ctx context.Context, in *dynamodb.TransactWriteItemsInput,
+		send func() (*dynamodb.TransactWriteItemsOutput, error)) (*dynamodb.TransactWriteItemsOutput, error) {
+		out, err := send()
+		var canceled *types.TransactionCanceledException
+		if errors.As(err, &canceled) {
+			for i := range canceled.CancellationReasons {
+				canceled.CancellationReasons[i].Item = nil
+			}
+		}
+		return out, err
+	}}
+	s := storeOn(t, hook, table, eventstore.Config{})
+	held := mustAppend(t, s, commit("b", 0))
+	stored, err := s.AppendAll(ctxT(t), commit("a", 0), commit("c", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AppendAll(ctxT(t), commit("x", 0), commit("b", 0))
+	if c := eventstore.Conflicts(err); len(c) != 1 || c[0].CommitID != held.CommitID {
+		t.Errorf("conflict without returned items: %v, want one naming %s", err, held.CommitID)
+	}
+	// And a resend of a stored group is still recognised as its own.
+	hook.transact = func(ctx context.Context, in *dynamodb.TransactWriteItemsInput,
+		send func() (*dynamodb.TransactWriteItemsOutput, error)) (*dynamodb.TransactWriteItemsOutput, error) {
+		in.ClientRequestToken = aws.String("fresh-" + held.CommitID) // as after the token's 10 minutes
+		out, err := send()
+		var canceled *types.TransactionCanceledException
+		if errors.As(err, &canceled) {
+			for i := range canceled.CancellationReasons {
+				canceled.CancellationReasons[i].Item = nil
+			}
+		}
+		return out, err
+	}
+	if _, err := s.AppendAll(ctxT(t), stored...); err != nil {
+		t.Errorf("retry of a stored group without returned items: %v, want success", err)
+	}
+	if n := countItems(t, client, table); n != 3 {
+		t.Errorf("table holds %d commits, want 3", n)
 	}
 }
