@@ -21,7 +21,6 @@ type scanOptions struct {
 	settle time.Duration
 }
 
-
 // WithSettle sets the settle window of one Scan or Tail: only commits whose
 // CommitID time is older than now minus d are yielded. 0 yields everything
 // visible now, which may skip a commit that lands later with an older

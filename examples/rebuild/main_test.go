@@ -111,9 +111,9 @@ func TestRebuildResumesAfterKill(t *testing.T) {
 
 	appendN(200)
 	second, stderr := start()
-	got := waitFor(func(p *projection) bool { return p.Commits >= 500 })
+	waitFor(func(p *projection) bool { return p.Commits >= 500 })
 	time.Sleep(1500 * time.Millisecond) // a double count would show now
-	got = waitFor(func(*projection) bool { return true })
+	got := waitFor(func(*projection) bool { return true })
 	second.Process.Kill()
 	second.Wait()
 
