@@ -98,6 +98,7 @@ type phase struct {
 type store struct {
 	Name, Label string
 	Script      string // runner script in the peers folder; "" for eventstore, run by this program
+	Bin         string // with Script "": the program to run with -runner instead of this one
 }
 
 var stores = []store{
@@ -114,6 +115,8 @@ func main() {
 	dir := flag.String("dir", "benchmarks/peers", "folder of the runner scripts and their node_modules")
 	node := flag.String("node", "node", "Node.js command")
 	only := flag.String("stores", "", "comma-separated names of the stores to run (default: all)")
+	candidate := flag.String("candidate", "", "also run eventstore's workloads with this build of the program\n"+
+		"(go build -o FILE ./benchmarks/peers on a changed library), as store \"candidate\"")
 	// The driver runs eventstore's workloads in a process of its own, as a
 	// Node store's: this program with -runner and the arguments runner.js
 	// takes.
@@ -128,6 +131,9 @@ func main() {
 	if *runner {
 		err = runOursMain(*endpoint, *workloadFile, *table)
 	} else if err = selectStores(*only); err == nil {
+		if *candidate != "" {
+			stores = append(stores, store{Name: "candidate", Label: "eventstore (candidate)", Bin: *candidate})
+		}
 		err = run(*runs, *scale, *warmup, *out, *dir, *node)
 	}
 	if err != nil {
@@ -270,7 +276,11 @@ func (r runner) runProcess(s store, w workload, table string) ([]phase, error) {
 	cmd := exec.CommandContext(r.ctx, r.node, append([]string{"--no-warnings", s.Script}, args...)...)
 	cmd.Dir = r.dir
 	if s.Script == "" {
-		cmd = exec.CommandContext(r.ctx, r.self, append([]string{"-runner"}, args...)...)
+		bin := r.self
+		if s.Bin != "" {
+			bin = s.Bin
+		}
+		cmd = exec.CommandContext(r.ctx, bin, append([]string{"-runner"}, args...)...)
 	}
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.Output()

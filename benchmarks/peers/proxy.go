@@ -120,12 +120,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
+	// Count before answering: once answered, the runner may start the next
+	// phase.
+	p.count(op, resp.StatusCode, out, writeUnits)
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out)
-	p.count(op, resp.StatusCode, out, writeUnits)
 }
 
 // metered are the operations that take ReturnConsumedCapacity.
