@@ -46,13 +46,8 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
-	if c.CommitID == "" {
-		id := newCommitID(s.cfg.Now())
-		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
-	} else if id, err := parseCommitID(c.CommitID); err != nil {
+	if err := s.assignCommitID(&c); err != nil {
 		return c, err
-	} else {
-		c.CommittedAt = commitTime(id)
 	}
 	if err := c.validate(); err != nil {
 		return c, err
@@ -60,11 +55,15 @@ func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
 	if err := s.checkShards(ctx); err != nil {
 		return c, err
 	}
-	item, err := s.encodeItem(c)
+	enc, err := s.encodeItem(c)
 	if err != nil {
 		return c, err
 	}
-	if err := s.put(ctx, c, item); err != nil {
+	if err := s.storeBlobs(ctx, enc); err != nil {
+		return c, err
+	}
+	if err := s.put(ctx, c, enc.item); err != nil {
+		s.dropBlobs(ctx, err, []Commit{c}, enc)
 		return c, err
 	}
 	return c, s.notify(ctx, c)

@@ -73,11 +73,15 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 	if err := s.checkShards(ctx); err != nil {
 		return out, err
 	}
-	items, err := s.encodeAll(out)
+	encs, items, err := s.encodeAll(out)
 	if err != nil {
 		return out, err
 	}
+	if err := s.storeBlobs(ctx, encs...); err != nil {
+		return out, err
+	}
 	if err := s.transact(ctx, out, items); err != nil {
+		s.dropBlobs(ctx, err, out, encs...)
 		return out, err
 	}
 	var errs []error
@@ -139,23 +143,25 @@ func (s *Store) assignCommitID(c *Commit) error {
 	return nil
 }
 
-// encodeAll encodes the items of a transaction, within its 4 MB.
-func (s *Store) encodeAll(commits []Commit) ([]map[string]types.AttributeValue, error) {
+// encodeAll encodes the commits of a transaction, their items within its
+// 4 MB.
+func (s *Store) encodeAll(commits []Commit) ([]encoded, []map[string]types.AttributeValue, error) {
+	encs := make([]encoded, len(commits))
 	items := make([]map[string]types.AttributeValue, len(commits))
 	total := 0
 	for i, c := range commits {
-		item, err := s.encodeItem(c)
+		enc, err := s.encodeItem(c)
 		if err != nil {
-			return nil, fmt.Errorf("%w (AppendAll commit %d)", err, i)
+			return nil, nil, fmt.Errorf("%w (AppendAll commit %d)", err, i)
 		}
-		items[i] = item
-		total += itemSize(item)
+		encs[i], items[i] = enc, enc.item
+		total += itemSize(enc.item)
 	}
 	if total > maxTransactionBytes {
-		return nil, fmt.Errorf("%w: %d commits encode to %d bytes, over DynamoDB's limit of %d per transaction",
+		return nil, nil, fmt.Errorf("%w: %d commits encode to %d bytes, over DynamoDB's limit of %d per transaction",
 			ErrTransactionTooLarge, len(commits), total, maxTransactionBytes)
 	}
-	return items, nil
+	return encs, items, nil
 }
 
 // transact writes the items in one transaction, sent again after

@@ -52,6 +52,13 @@ var (
 	// time): it is NOT stored, and never will be. Retry with a new
 	// CommitID (clear Commit.CommitID), after reloading the aggregate.
 	ErrCommitDeadline = errors.New("eventstore: commit deadline passed, commit not stored")
+	// ErrBlobNotFound reports offloaded events that are missing from
+	// Config.Offload; the wrapping error names aggregate, version and key.
+	// BlobStore implementations wrap it for a missing key.
+	ErrBlobNotFound = errors.New("eventstore: offloaded events not found")
+	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
+	// whose events are in Config.Offload: read it with Store.Query.
+	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// is not the one the store needs.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")

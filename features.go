@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,27 +32,43 @@ func (c *Config) validateFeatures() []error {
 	return errs
 }
 
-// encodeItem is the item of a validated commit with CommitID set,
-// with the attributes of the optional features.
-func (s *Store) encodeItem(c Commit) (map[string]types.AttributeValue, error) {
-	item, err := encodeItem(c, s.shardOf(c.AggregateID))
+// encoded is a commit ready to write: its item and, when its events are
+// offloaded, the blob to store first under blobKey.
+type encoded struct {
+	item    map[string]types.AttributeValue
+	blobKey string
+	blob    []byte
+}
+
+// encodeItem is the item of a validated commit with CommitID set, with the
+// attributes of the optional features, its events offloaded past
+// Config.OffloadAbove when Config.Offload is set.
+func (s *Store) encodeItem(c Commit) (encoded, error) {
+	raw, err := eventsJSON(c)
 	if err != nil {
-		return nil, err
+		return encoded{}, err
 	}
+	if len(raw) > s.cfg.MaxCommitBytes {
+		return encoded{}, fmt.Errorf("%w: aggregate %q version %d has %d bytes of events, over Config.MaxCommitBytes %d",
+			ErrCommitTooLarge, c.AggregateID, c.Version, len(raw), s.cfg.MaxCommitBytes)
+	}
+	events := packEvents(raw)
+	enc := encoded{item: commitItem(c, s.shardOf(c.AggregateID), events)}
 	if c.Version == 0 { // written whatever the config, so an index added later lists every aggregate
-		item[attrAggregateShard] = item[attrShard]
+		enc.item[attrAggregateShard] = enc.item[attrShard]
 	}
 	if s.cfg.TTL > 0 {
 		// From CommittedAt, not from now, so that every attempt of a commit
 		// sends the same item.
 		expires := c.CommittedAt.Add(s.cfg.TTL).Unix()
-		item[attrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}
+		enc.item[attrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}
 	}
-	if size := itemSize(item); size > maxItemBytes {
-		return nil, fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes, over DynamoDB's limit of %d",
-			ErrCommitTooLarge, c.AggregateID, c.Version, size, maxItemBytes)
+	if s.cfg.Offload != nil && valueSize(events) > s.cfg.OffloadAbove {
+		enc.blobKey, enc.blob = blobKey(c), compressed(events, raw)
+		delete(enc.item, attrEvents)
+		maps.Copy(enc.item, refAttributes(enc.blobKey, enc.blob))
 	}
-	return item, nil
+	return enc, checkItemSize(c, enc.item)
 }
 
 // addFeatures adds the aggregates index and the stream to a table

@@ -51,10 +51,16 @@ type wireEvent struct {
 
 // encodeItem turns a validated commit, with CommitID set, into its item.
 func encodeItem(c Commit, shard int) (map[string]types.AttributeValue, error) {
-	events, err := encodeEvents(c.Events)
+	raw, err := eventsJSON(c)
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: encode aggregate %q version %d: %w", c.AggregateID, c.Version, err)
+		return nil, err
 	}
+	item := commitItem(c, shard, packEvents(raw))
+	return item, checkItemSize(c, item)
+}
+
+// commitItem is the item of a commit whose events are encoded already.
+func commitItem(c Commit, shard int, events types.AttributeValue) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{
 		attrAggregateID: &types.AttributeValueMemberS{Value: c.AggregateID},
 		attrVersion:     &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)},
@@ -66,27 +72,46 @@ func encodeItem(c Commit, shard int) (map[string]types.AttributeValue, error) {
 	if len(c.Metadata) > 0 {
 		item[attrMetadata] = encodeStringMap(c.Metadata)
 	}
-	if size := itemSize(item); size > maxItemBytes {
-		return nil, fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes, over DynamoDB's limit of %d",
-			ErrCommitTooLarge, c.AggregateID, c.Version, size, maxItemBytes)
-	}
-	return item, nil
+	return item
 }
 
-// encodeEvents returns plain JSON as a string attribute, or, past
-// compressAbove, DEFLATE-compressed JSON as a binary attribute when that is
-// smaller. The attribute type tells the decoder which one it reads.
+// checkItemSize refuses an item over DynamoDB's limit, before sending.
+func checkItemSize(c Commit, item map[string]types.AttributeValue) error {
+	if size := itemSize(item); size > maxItemBytes {
+		return fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes, over DynamoDB's limit of %d",
+			ErrCommitTooLarge, c.AggregateID, c.Version, size, maxItemBytes)
+	}
+	return nil
+}
+
+// eventsJSON is the wire form of c's events.
+func eventsJSON(c Commit) ([]byte, error) {
+	raw, err := appendEventsJSON(make([]byte, 0, eventsSizeHint(c.Events)), c.Events)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: encode aggregate %q version %d: %w", c.AggregateID, c.Version, err)
+	}
+	return raw, nil
+}
+
+// encodeEvents returns the events attribute of events; see packEvents.
 func encodeEvents(events []Event) (types.AttributeValue, error) {
 	raw, err := appendEventsJSON(make([]byte, 0, eventsSizeHint(events)), events)
 	if err != nil {
 		return nil, err
 	}
+	return packEvents(raw), nil
+}
+
+// packEvents returns plain JSON as a string attribute, or, past
+// compressAbove, DEFLATE-compressed JSON as a binary attribute when that is
+// smaller. The attribute type tells the decoder which one it reads.
+func packEvents(raw []byte) types.AttributeValue {
 	if len(raw) > compressAbove {
 		if packed := deflate(raw); len(packed) < len(raw) {
-			return &types.AttributeValueMemberB{Value: packed}, nil
+			return &types.AttributeValueMemberB{Value: packed}
 		}
 	}
-	return &types.AttributeValueMemberS{Value: string(raw)}, nil
+	return &types.AttributeValueMemberS{Value: string(raw)}
 }
 
 // appendEventsJSON writes the wire form by hand so that Data is kept byte
@@ -147,12 +172,25 @@ func encodeStringMap(m map[string]string) types.AttributeValue {
 
 // decodeItem turns an item read from the table into a Commit. It never
 // panics: whatever is wrong gives an error wrapping ErrCorruptCommit that
-// names the aggregate and version as far as they could be read.
+// names the aggregate and version as far as they could be read. An item
+// whose events are offloaded is an error here; Store reads go through
+// decodeStored and fetch them.
 func decodeItem(item map[string]types.AttributeValue) (Commit, error) {
+	c, ref, err := decodeStored(item)
+	if err == nil && ref != nil {
+		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: events offloaded to %s",
+			ErrCorruptCommit, c.AggregateID, c.Version, ref.key)
+	}
+	return c, err
+}
+
+// decodeStored is decodeItem for an item whose events may be offloaded:
+// then the Commit has no events yet, and the ref says where they are.
+func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error) {
 	var c Commit
 	var err error
-	fail := func(format string, args ...any) (Commit, error) {
-		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: %s",
+	fail := func(format string, args ...any) (Commit, *blobRef, error) {
+		return Commit{}, nil, fmt.Errorf("%w: aggregate %q version %d: %s",
 			ErrCorruptCommit, c.AggregateID, c.Version, fmt.Sprintf(format, args...))
 	}
 	if c.AggregateID, err = stringAttr(item, attrAggregateID); err != nil {
@@ -178,13 +216,22 @@ func decodeItem(item map[string]types.AttributeValue) (Commit, error) {
 	if ms, err := numberAttr(item, attrCommittedAt); err != nil || ms != c.CommittedAt.UnixMilli() {
 		return fail("committedAt does not match commit id %s", c.CommitID)
 	}
-	if c.Events, err = decodeEvents(item[attrEvents]); err != nil {
-		return fail("%v", err)
-	}
 	if c.Metadata, err = decodeStringMap(item[attrMetadata]); err != nil {
 		return fail("metadata: %v", err)
 	}
-	return c, nil
+	ref, err := decodeRef(item)
+	switch {
+	case err != nil:
+		return fail("%v", err)
+	case ref != nil && item[attrEvents] != nil:
+		return fail("both events and a pointer to offloaded events")
+	case ref != nil:
+		return c, ref, nil
+	}
+	if c.Events, err = decodeEvents(item[attrEvents]); err != nil {
+		return fail("%v", err)
+	}
+	return c, nil, nil
 }
 
 func decodeEvents(av types.AttributeValue) ([]Event, error) {

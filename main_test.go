@@ -5,6 +5,14 @@ import (
 	"testing"
 
 	"github.com/dynacommit/eventstore/dynamotest"
+	"github.com/dynacommit/eventstore/notifier/snstest"
 )
 
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+// TestMain stops the emulators the tests started: DynamoDB Local, and
+// fauxqs for the S3 of the offload tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	snstest.Stop()
+	dynamotest.Stop()
+	os.Exit(code)
+}

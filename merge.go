@@ -37,15 +37,8 @@ func (r *shardReader) run(ctx context.Context, s *Store, in *dynamodb.QueryInput
 			r.err = err
 			return
 		}
-		page := make([]Commit, 0, len(items))
-		for _, item := range items {
-			c, err := decodeItem(item)
-			if err != nil {
-				r.err = err
-				break
-			}
-			page = append(page, c)
-		}
+		page, err := s.decodePage(ctx, items)
+		r.err = err
 		if len(page) > 0 {
 			select {
 			case r.pages <- page:

@@ -44,15 +44,20 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 				yield(Commit{}, fmt.Errorf("eventstore: query aggregate %q: %w", aggregateID, err))
 				return
 			}
-			for _, item := range page {
-				c, err := decodeItem(item)
-				if err == nil && c.AggregateID != aggregateID {
-					c, err = Commit{}, fmt.Errorf("%w: aggregate %q version %d returned by a query of aggregate %q",
+			commits, err := s.decodePage(ctx, page)
+			for _, c := range commits {
+				if c.AggregateID != aggregateID {
+					err = fmt.Errorf("%w: aggregate %q version %d returned by a query of aggregate %q",
 						ErrCorruptCommit, c.AggregateID, c.Version, aggregateID)
+					break
 				}
-				if !yield(c, err) || err != nil {
+				if !yield(c, nil) {
 					return
 				}
+			}
+			if err != nil {
+				yield(Commit{}, err)
+				return
 			}
 		}
 	}
@@ -77,4 +82,32 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
 	}
+}
+
+// decodePage decodes a page of items, fetching offloaded events in
+// parallel. On error it returns the commits before the failing item.
+func (s *Store) decodePage(ctx context.Context, items []map[string]types.AttributeValue) ([]Commit, error) {
+	commits := make([]Commit, 0, len(items))
+	var refs []*blobRef
+	var failed error
+	for i, item := range items {
+		c, ref, err := decodeStored(item)
+		if err != nil {
+			failed = err
+			break
+		}
+		if ref != nil && refs == nil {
+			refs = make([]*blobRef, len(items))
+		}
+		if ref != nil {
+			refs[i] = ref
+		}
+		commits = append(commits, c)
+	}
+	if refs != nil {
+		if err := s.fetchAll(ctx, commits, refs[:len(commits)]); err != nil {
+			return nil, err
+		}
+	}
+	return commits, failed
 }

@@ -103,6 +103,19 @@ type Config struct {
 	// Observer, if set, hears of every operation: requests, consumed
 	// capacity, retries, conflicts, ... See Observer.
 	Observer Observer
+	// Offload, if set, keeps the events of large commits outside the
+	// table (s3offload.Store keeps them in S3): a commit whose encoded
+	// events exceed OffloadAbove stores them there, and its item keeps a
+	// pointer, their size and a SHA-256. Without it, a commit over the item
+	// limit fails with ErrCommitTooLarge. See doc.go, "Large commits".
+	Offload BlobStore
+	// OffloadAbove is the size of encoded (compressed) events past which
+	// they go to Offload; default DefaultOffloadAbove (256 KiB).
+	OffloadAbove int
+	// MaxCommitBytes bounds a commit's events, as JSON before compression;
+	// default DefaultMaxCommitBytes (16 MiB). A larger commit fails with
+	// ErrCommitTooLarge.
+	MaxCommitBytes int
 }
 
 func (c *Config) setDefaults() {
@@ -120,6 +133,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.OffloadAbove == 0 {
+		c.OffloadAbove = DefaultOffloadAbove
+	}
+	if c.MaxCommitBytes == 0 {
+		c.MaxCommitBytes = DefaultMaxCommitBytes
 	}
 	if c.AppendNextAttempts == 0 {
 		c.AppendNextAttempts = DefaultAppendNextAttempts
@@ -148,6 +167,12 @@ func (c *Config) validate() error {
 	if c.Settle <= c.MaxCommitLatency {
 		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must exceed MaxCommitLatency %v, or a late commit could be skipped",
 			c.Settle, c.MaxCommitLatency))
+	}
+	if c.OffloadAbove < 1024 || c.OffloadAbove > maxItemBytes-16*1024 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.OffloadAbove %d must be between 1024 and %d bytes", c.OffloadAbove, maxItemBytes-16*1024))
+	}
+	if c.MaxCommitBytes < 1 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitBytes %d must be positive", c.MaxCommitBytes))
 	}
 	return errors.Join(append(errs, c.validateFeatures()...)...)
 }

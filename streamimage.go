@@ -20,7 +20,8 @@ const maxImageDepth = 32
 // deletes a commit, or a stream without new images), a keys-only image,
 // the table's metadata item (which records the shard count), an item
 // without a commitId; ErrCorruptCommit, naming aggregate and version, for
-// an image that holds a commit that does not decode.
+// an image that holds a commit that does not decode; ErrEventsOffloaded for
+// a commit whose events are in Config.Offload (read it with Store.Query).
 func ParseImage(image map[string]types.AttributeValue) (Commit, error) {
 	if len(image) == 0 {
 		return Commit{}, fmt.Errorf("%w: no image (a REMOVE record, or a stream without new images)", ErrNotCommit)
@@ -33,7 +34,11 @@ func ParseImage(image map[string]types.AttributeValue) (Commit, error) {
 	if _, ok := image[attrCommitID]; !ok {
 		return Commit{}, fmt.Errorf("%w: no %s attribute (a keys-only image, or an item the store did not write)", ErrNotCommit, attrCommitID)
 	}
-	return decodeItem(image)
+	c, ref, err := decodeStored(image)
+	if err == nil && ref != nil {
+		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: events at %s", ErrEventsOffloaded, c.AggregateID, c.Version, ref.key)
+	}
+	return c, err
 }
 
 // ParseImageJSON is ParseImage for an image in DynamoDB's JSON form

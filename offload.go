@@ -1,0 +1,225 @@
+package eventstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// BlobStore keeps the events of commits too large for one DynamoDB item
+// (Config.Offload); s3offload.Store keeps them in S3. Implementations must be
+// safe for concurrent use.
+type BlobStore interface {
+	// Put stores data at key, replacing what was there.
+	Put(ctx context.Context, key string, data []byte) error
+	// Get returns the data at key, or an error wrapping ErrBlobNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Defaults of the offload settings of Config.
+const (
+	// DefaultOffloadAbove is the size of a commit's encoded events (after
+	// compression) past which they go to Config.Offload: 256 KiB, well
+	// under the 400 KB item limit, so the item keeps room for its key,
+	// metadata and attributes and DynamoDB writes stay cheap.
+	DefaultOffloadAbove = 256 << 10
+	// DefaultMaxCommitBytes bounds a commit's events as JSON, before
+	// compression: 16 MiB.
+	DefaultMaxCommitBytes = 16 << 20
+)
+
+// Attributes of an offloaded commit, in place of events.
+const (
+	attrEventsKey  = "eventsKey"  // S: the blob's key
+	attrEventsSize = "eventsSize" // N: its length in bytes
+	attrEventsSum  = "eventsSum"  // S: hex SHA-256 of its bytes
+)
+
+// maxParallelFetches bounds the blobs one read fetches at a time.
+const maxParallelFetches = 8
+
+// blobRef points from an item to its offloaded events.
+type blobRef struct {
+	key  string
+	size int64
+	sum  string
+}
+
+// blobKey names the blob of a commit: a hash of the aggregate id (ids may
+// be 2 KB of any characters; S3 keys 1 KB), the version and the CommitID,
+// so a retry of the same commit writes the same key and two commits never
+// share one.
+func blobKey(c Commit) string {
+	h := sha256.Sum256([]byte(c.AggregateID))
+	return hex.EncodeToString(h[:16]) + "/" + strconv.FormatInt(c.Version, 10) + "/" + c.CommitID
+}
+
+// compressed is the DEFLATE form of raw, which packEvents may have made
+// already: an offloaded blob is always compressed.
+func compressed(events types.AttributeValue, raw []byte) []byte {
+	if b, ok := events.(*types.AttributeValueMemberB); ok {
+		return b.Value
+	}
+	return deflate(raw)
+}
+
+func checksum(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// refAttributes are the item attributes that point to an offloaded payload.
+func refAttributes(key string, payload []byte) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		attrEventsKey:  &types.AttributeValueMemberS{Value: key},
+		attrEventsSize: &types.AttributeValueMemberN{Value: strconv.Itoa(len(payload))},
+		attrEventsSum:  &types.AttributeValueMemberS{Value: checksum(payload)},
+	}
+}
+
+// decodeRef reads the pointer of an offloaded item; nil if it has none.
+func decodeRef(item map[string]types.AttributeValue) (*blobRef, error) {
+	if _, ok := item[attrEventsKey]; !ok {
+		return nil, nil
+	}
+	key, err := stringAttr(item, attrEventsKey)
+	if err != nil {
+		return nil, err
+	}
+	size, err := numberAttr(item, attrEventsSize)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := stringAttr(item, attrEventsSum)
+	if err != nil {
+		return nil, err
+	}
+	return &blobRef{key: key, size: size, sum: sum}, nil
+}
+
+// fetchEvents reads and checks the offloaded events of c. Errors name the
+// aggregate, version and key: a missing blob wraps ErrBlobNotFound, a
+// corrupt one ErrCorruptCommit.
+func (s *Store) fetchEvents(ctx context.Context, c *Commit, ref *blobRef) error {
+	fail := func(err error) error {
+		return fmt.Errorf("eventstore: aggregate %q version %d: offloaded events %s: %w", c.AggregateID, c.Version, ref.key, err)
+	}
+	if s.cfg.Offload == nil {
+		return fail(errors.New("the store has no Config.Offload to read them from"))
+	}
+	data, err := s.cfg.Offload.Get(ctx, ref.key)
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(data)) != ref.size || checksum(data) != ref.sum {
+		return fail(fmt.Errorf("%w: %d bytes with checksum %s, want %d bytes with %s",
+			ErrCorruptCommit, len(data), checksum(data)[:12], ref.size, ref.sum[:min(12, len(ref.sum))]))
+	}
+	events, err := decodeEvents(&types.AttributeValueMemberB{Value: data})
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrCorruptCommit, err))
+	}
+	c.Events = events
+	return nil
+}
+
+// fetchAll fetches the offloaded events of the commits that have a ref, at
+// most maxParallelFetches at a time; the first error is returned.
+func (s *Store) fetchAll(ctx context.Context, commits []Commit, refs []*blobRef) error {
+	var todo []int
+	for i, ref := range refs {
+		if ref != nil {
+			todo = append(todo, i)
+		}
+	}
+	return inParallel(ctx, len(todo), func(ctx context.Context, j int) error {
+		i := todo[j]
+		return s.fetchEvents(ctx, &commits[i], refs[i])
+	})
+}
+
+// storeBlobs writes the offloaded events of commits before their items, at
+// most maxParallelFetches at a time. A retry of the same commit writes the
+// same key again, which is harmless.
+func (s *Store) storeBlobs(ctx context.Context, encs ...encoded) error {
+	return s.forEachBlob(ctx, encs, func(ctx context.Context, e encoded) error {
+		if err := s.cfg.Offload.Put(ctx, e.blobKey, e.blob); err != nil {
+			return fmt.Errorf("eventstore: store offloaded events %s: %w", e.blobKey, err)
+		}
+		return nil
+	})
+}
+
+// dropBlobs deletes, best effort, the blobs of commits known not to be
+// stored: those err names as conflicts (another commit holds the version),
+// or all of them on ErrCommitDeadline. A blob whose commit may have landed
+// (an unknown outcome) stays; an orphan is never read, since only an item
+// points to a blob. See doc.go, "Large commits".
+func (s *Store) dropBlobs(ctx context.Context, err error, commits []Commit, encs ...encoded) {
+	lost := errors.Is(err, ErrCommitDeadline)
+	for i, e := range encs {
+		if e.blob == nil {
+			continue
+		}
+		if lost || slices.ContainsFunc(Conflicts(err), func(v *VersionConflictError) bool {
+			return v.AggregateID == commits[i].AggregateID && v.Version == commits[i].Version
+		}) {
+			s.cfg.Offload.Delete(ctx, e.blobKey) // best effort
+		}
+	}
+}
+
+// forEachBlob runs op on each encoded commit with a blob, at most
+// maxParallelFetches at a time, and returns the first error.
+func (s *Store) forEachBlob(ctx context.Context, encs []encoded, op func(context.Context, encoded) error) error {
+	var todo []encoded
+	for _, e := range encs {
+		if e.blob != nil {
+			todo = append(todo, e)
+		}
+	}
+	return inParallel(ctx, len(todo), func(ctx context.Context, i int) error { return op(ctx, todo[i]) })
+}
+
+// inParallel runs op(0) to op(n-1), at most maxParallelFetches at a time,
+// and returns the first error, cancelling the others' ctx.
+func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) error) error {
+	if n == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	slots := make(chan struct{}, maxParallelFetches)
+	for i := range n {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := op(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}

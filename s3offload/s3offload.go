@@ -1,0 +1,105 @@
+// Package s3offload keeps the events of commits too large for a DynamoDB
+// item in an S3 bucket: set an *s3offload.Store as eventstore.Config.Offload.
+//
+//	blobs, err := s3offload.New(s3.NewFromConfig(awsCfg), "my-bucket", "eventstore/")
+//	store, err := eventstore.New(dynamodbClient, eventstore.Config{Table: "events", Offload: blobs})
+//
+// Objects are named by the event store (prefix + a key derived from the
+// aggregate, the version and the CommitID); this package only moves bytes.
+// IAM: s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix.
+package s3offload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/dynacommit/eventstore"
+)
+
+// S3API lists the S3 operations the store calls; *s3.Client satisfies it.
+type S3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+}
+
+var _ S3API = (*s3.Client)(nil)
+
+var _ eventstore.BlobStore = (*Store)(nil)
+
+// maxObjectBytes bounds what Get reads, so a wrong object cannot exhaust
+// memory; the event store's own limit (Config.MaxCommitBytes) is far below.
+const maxObjectBytes = 1 << 30
+
+// Store is an eventstore.BlobStore on one S3 bucket. It is safe for
+// concurrent use.
+type Store struct {
+	client S3API
+	bucket string
+	prefix string
+}
+
+// New returns a Store writing to bucket under prefix (may be empty; end it
+// with "/" to make a folder). It sends no request.
+func New(client S3API, bucket, prefix string) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("s3offload: nil S3 client")
+	}
+	if len(bucket) < 3 || len(bucket) > 63 {
+		return nil, fmt.Errorf("s3offload: bucket name %q must have 3 to 63 characters", bucket)
+	}
+	return &Store{client: client, bucket: bucket, prefix: prefix}, nil
+}
+
+// Put stores data at key, replacing what was there.
+func (s *Store) Put(ctx context.Context, key string, data []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.prefix + key),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String("application/octet-stream"),
+	})
+	if err != nil {
+		return fmt.Errorf("s3offload: put s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	return nil
+}
+
+// Get returns the bytes at key; an error wrapping eventstore.ErrBlobNotFound
+// if there are none.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	var missing *types.NoSuchKey
+	if errors.As(err, &missing) {
+		return nil, fmt.Errorf("%w: s3://%s/%s%s", eventstore.ErrBlobNotFound, s.bucket, s.prefix, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3offload: get s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxObjectBytes+1))
+	if err == nil && len(data) > maxObjectBytes {
+		err = fmt.Errorf("object over %d bytes", maxObjectBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("s3offload: read s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	return data, nil
+}
+
+// Delete removes the object at key; a missing object is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	if err != nil {
+		return fmt.Errorf("s3offload: delete s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	return nil
+}
