@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -222,4 +223,44 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 		first = ctx.Err()
 	}
 	return first
+}
+
+// Orphaned reports whether the blob at key, a key the store wrote to
+// Config.Offload, belongs to no stored commit and never will, so that a
+// sweep may delete it. Orphans are left by a crash between the blob and the
+// item, an unknown outcome whose commit never landed, or a failed cleanup;
+// no read ever follows one. A blob is an orphan once its commit is older
+// than the settle window (it can no longer land, and the index has caught
+// up) and no commit in the scan index points to it. It costs one index
+// query per scan shard. Sweep with a listing of the bucket:
+//
+//	for key, err := range blobs.Keys(ctx) { // s3offload.Store.Keys
+//		if orphan, err := store.Orphaned(ctx, key); err == nil && orphan {
+//			blobs.Delete(ctx, key)
+//		}
+//	}
+func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 {
+		return false, fmt.Errorf("%w: %q is not a key of offloaded events", ErrInvalidCommitID, key)
+	}
+	id, err := parseCommitID(parts[2])
+	if err != nil {
+		return false, err
+	}
+	if s.cfg.Now().Sub(commitTime(id)) <= s.cfg.Settle {
+		return false, nil // its commit may still land, or not be indexed yet
+	}
+	for shard := range s.cfg.ScanShards {
+		out, err := s.client.Query(ctx, s.shardQuery(shard, id, id))
+		if err != nil {
+			return false, fmt.Errorf("eventstore: is %s an orphan: %w", key, err)
+		}
+		for _, item := range out.Items {
+			if ref, _ := decodeRef(item); ref != nil && ref.key == key {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }

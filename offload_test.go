@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/dynamotest"
@@ -229,5 +231,70 @@ func TestOffloadLimits(t *testing.T) {
 	plain, _, _ := newStore(t, eventstore.Config{})
 	if _, err := plain.Append(ctxT(t), bigCommit("big", 0, 1<<20)); !errors.Is(err, eventstore.ErrCommitTooLarge) {
 		t.Errorf("1 MB commit without Offload: %v, want ErrCommitTooLarge", err)
+	}
+}
+
+func TestOffloadSweepDeletesOnlyOrphans(t *testing.T) {
+	t.Parallel()
+	client, bucket := s3test.Bucket(t)
+	blobs, err := s3offload.New(client, bucket, "events/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, table := newStore(t, eventstore.Config{Offload: blobs, ScanShards: 3})
+	kept := mustAppend(t, s, bigCommit("kept", 0, 500<<10))
+	old := ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Hour)), rand.Reader).String()
+	fresh := ulid.MustNew(ulid.Timestamp(time.Now()), rand.Reader).String()
+	for _, id := range []string{old, fresh} {
+		if err := blobs.Put(ctxT(t), "0123/0/"+id, []byte("orphan")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A store whose clock is an hour on sees the kept commit as settled.
+	later, err := eventstore.New(dynamotest.Client(t), eventstore.Config{Table: table, Offload: blobs, ScanShards: 3,
+		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var swept []string
+	for key, err := range blobs.Keys(ctxT(t)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		orphan, err := later.Orphaned(ctxT(t), key)
+		if err != nil {
+			t.Fatalf("Orphaned(%s): %v", key, err)
+		}
+		if orphan {
+			swept = append(swept, key)
+			blobs.Delete(ctxT(t), key)
+		}
+	}
+	if !slices.Equal(swept, []string{"0123/0/" + old, "0123/0/" + fresh}) {
+		t.Errorf("swept %v, want the two orphans (the fresh one is an hour old to this clock)", swept)
+	}
+	if orphan, err := s.Orphaned(ctxT(t), "0123/0/"+fresh); orphan || err != nil {
+		t.Errorf("a blob of a fresh CommitID is an orphan (%v, %v): its commit may still land", orphan, err)
+	}
+	got := collect(t, s.Query(ctxT(t), "kept", 0))
+	if len(got) != 1 || got[0].CommitID != kept.CommitID || len(got[0].Events[0].Data) != 500<<10+2 {
+		t.Errorf("the sweep damaged the stored commit")
+	}
+	if _, err := s.Orphaned(ctxT(t), "not/a-key"); err == nil {
+		t.Error("Orphaned accepted a key the store never writes")
+	}
+}
+
+func TestParseImageOfAnOffloadedCommit(t *testing.T) {
+	t.Parallel()
+	s, _, _, _, table := offloadStore(t, eventstore.Config{})
+	mustAppend(t, s, bigCommit("img", 0, 500<<10))
+	out, err := dynamotest.Client(t).GetItem(ctxT(t), &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+		"aggregateId": &types.AttributeValueMemberS{Value: "img"}, "version": &types.AttributeValueMemberN{Value: "0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.ParseImage(out.Item); !errors.Is(err, eventstore.ErrEventsOffloaded) {
+		t.Errorf("ParseImage of an offloaded commit: %v, want ErrEventsOffloaded", err)
 	}
 }

@@ -6,7 +6,8 @@
 //
 // Objects are named by the event store (prefix + a key derived from the
 // aggregate, the version and the CommitID); this package only moves bytes.
-// IAM: s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix.
+// IAM: s3:PutObject, s3:GetObject and s3:DeleteObject on the prefix, and
+// s3:ListBucket for Keys (a sweep of orphans; see eventstore.Store.Orphaned).
 package s3offload
 
 import (
@@ -15,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -28,6 +31,7 @@ type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
 var _ S3API = (*s3.Client)(nil)
@@ -102,4 +106,25 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("s3offload: delete s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
 	}
 	return nil
+}
+
+// Keys yields the keys of every object under the prefix (without it), for
+// a sweep of orphans with eventstore.Store.Orphaned. An error is yielded
+// once and ends the sequence.
+func (s *Store) Keys(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(s.prefix)})
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			if err != nil {
+				yield("", fmt.Errorf("s3offload: list s3://%s/%s: %w", s.bucket, s.prefix, err))
+				return
+			}
+			for _, o := range out.Contents {
+				if !yield(strings.TrimPrefix(aws.ToString(o.Key), s.prefix), nil) {
+					return
+				}
+			}
+		}
+	}
 }
