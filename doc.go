@@ -119,11 +119,24 @@
 // for ephemeral streams only (sessions, caches of external events), never
 // for the system of record. TTL must exceed the settle window.
 //
+// # Large commits
+//
+// With Config.Offload set (s3offload.Store keeps blobs in S3), a commit
+// whose encoded events pass Config.OffloadAbove (256 KiB) stores them,
+// compressed, in the blob store first, and then its item with a pointer,
+// their size and SHA-256, under the usual condition: the item is the commit
+// point, so a commit is still all or nothing. Reads fetch the blobs in
+// parallel and check them; a missing or altered blob is an error naming
+// aggregate, version and key (ErrBlobNotFound, ErrCorruptCommit). Blobs of
+// commits that lost a conflict or missed their deadline are deleted; other
+// orphans are never read and can be swept with Store.Orphaned.
+//
 // # Caveats
 //
 //   - An item holds at most 400 KB: a larger commit fails with
 //     ErrCommitTooLarge before any request (sizes are measured after
-//     compression).
+//     compression), unless Config.Offload is set. Any commit is bounded by
+//     Config.MaxCommitBytes (16 MiB of events as JSON).
 //   - Versions are not checked for gaps: Append at version 5 of a new
 //     aggregate succeeds. Writers derive the next version from what they
 //     read, so gaps do not arise in practice.
