@@ -193,6 +193,15 @@ func TestOffloadScanKeepsOrderOverAMix(t *testing.T) {
 	if blobs.puts.Load() == 0 {
 		t.Error("no commit was offloaded")
 	}
+	seen, stop := tailUntil(t, s, "", eventstore.WithSettle(0))
+	eventually(t, 30*time.Second, func() bool { return seen() >= len(want) })
+	tailed, _ := stop()
+	checkLog(t, tailed, want)
+	for i := range tailed {
+		if !sameCommit(tailed[i], want[i]) {
+			t.Fatalf("tailed commit %d differs from what was appended", i)
+		}
+	}
 }
 
 func TestOffloadAppendAll(t *testing.T) {
