@@ -236,6 +236,7 @@ func runHistory(t *testing.T, s, verifier *eventstore.Store, h int) historyResul
 		res     historyResult
 		sent    = map[string]eventstore.Commit{} // by CommitID
 		pending []porcupine.Operation            // outcome unknown
+		refused []linInput                       // ErrCommitDeadline
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
@@ -290,6 +291,10 @@ func runHistory(t *testing.T, s, verifier *eventstore.Store, h int) historyResul
 					known[agg] = max(known[agg], v+1)
 					record(porcupine.Operation{ClientId: client, Call: call, Return: ret, Input: in,
 						Output: linOutput{Kind: linConflict, Holder: conflict.CommitID}})
+				case errors.Is(err, eventstore.ErrCommitDeadline): // not stored: no effect, checked below
+					mu.Lock()
+					refused = append(refused, in)
+					mu.Unlock()
 				case isDefinite(err):
 					t.Errorf("history %d: Append(%s v%d): %v", h, agg, v, err)
 					return
@@ -303,6 +308,12 @@ func runHistory(t *testing.T, s, verifier *eventstore.Store, h int) historyResul
 	}
 	wg.Wait()
 	res.history = append(res.history, settleUnknown(t, verifier, pending)...)
+	for _, in := range refused {
+		if ids, _, err := queryIDs(ctxT(t), verifier, in.Agg, in.Version); err != nil || strings.Contains(ids, in.CommitID) {
+			t.Errorf("history %d: Append(%s v%d) reported ErrCommitDeadline, yet commit %s is stored (or the read failed: %v)",
+				h, in.Agg, in.Version, in.CommitID, err)
+		}
+	}
 	for _, agg := range aggs { // every stored commit is one that was sent, intact
 		_, commits, err := queryIDs(ctxT(t), verifier, agg, 0)
 		if err != nil {
