@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,6 +193,9 @@ func appendOnce(t *testing.T, s *eventstore.Store, c eventstore.Commit) *appendR
 	rec := &appendRecord{commit: stored, first: classify(err), final: classify(err)}
 	for rec.final == outUnknown {
 		rec.errs = append(rec.errs, err)
+		if !strings.Contains(err.Error(), "outcome unknown") || !strings.Contains(err.Error(), stored.CommitID) {
+			t.Errorf("Append error %q does not say that the outcome of commit %s is unknown", err, stored.CommitID)
+		}
 		if rec.reruns == 100 {
 			t.Errorf("Append %s v%d still unknown after %d re-runs: %v", c.AggregateID, c.Version, rec.reruns, rec.errs)
 			break
