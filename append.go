@@ -46,17 +46,60 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
-	if err := s.assignCommitID(&c); err != nil {
+	p, err := s.prepare(&c)
+	if err != nil {
 		return c, err
 	}
+	return s.write(ctx, c, p)
+}
+
+// prepare checks c, giving it a CommitID if it has none, and encodes its
+// events. A CommitID the store gives is taken again once the events are
+// encoded, so that encoding a large commit does not eat into its writer
+// deadline.
+func (s *Store) prepare(c *Commit) (packed, error) {
+	fresh := c.CommitID == ""
+	if err := s.assignCommitID(c); err != nil {
+		return packed{}, err
+	}
 	if err := c.validate(); err != nil {
+		return packed{}, err
+	}
+	p, err := s.pack(*c)
+	if err != nil {
+		return packed{}, err
+	}
+	if fresh {
+		c.CommitID = ""
+		s.assignCommitID(c) // a new id cannot fail
+	}
+	return p, nil
+}
+
+// assignCommitID gives c a new CommitID, or checks the one it has, and
+// sets CommittedAt to its time.
+func (s *Store) assignCommitID(c *Commit) error {
+	if c.CommitID == "" {
+		id := newCommitID(s.cfg.Now())
+		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
+		return nil
+	}
+	id, err := parseCommitID(c.CommitID)
+	if err != nil {
+		return err
+	}
+	c.CommittedAt = commitTime(id)
+	return nil
+}
+
+// write stores a prepared commit, its offloaded events first, and then
+// notifies.
+func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
+	enc, err := s.encodeItem(c, p)
+	if err != nil {
 		return c, err
 	}
 	if err := s.checkShards(ctx); err != nil {
-		return c, err
-	}
-	enc, err := s.encodeItem(c)
-	if err != nil {
 		return c, err
 	}
 	if err := s.storeBlobs(ctx, enc); err != nil {

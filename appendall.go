@@ -62,19 +62,19 @@ func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, err
 }
 
 func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, error) {
-	out, err := s.prepareAll(commits)
+	out, packs, err := s.prepareAll(commits)
 	if err != nil {
 		return out, err
 	}
 	if len(out) == 1 {
-		out[0], err = s.appendOne(ctx, out[0])
+		out[0], err = s.write(ctx, out[0], packs[0])
+		return out, err
+	}
+	encs, items, err := s.encodeAll(out, packs)
+	if err != nil {
 		return out, err
 	}
 	if err := s.checkShards(ctx); err != nil {
-		return out, err
-	}
-	encs, items, err := s.encodeAll(out)
-	if err != nil {
 		return out, err
 	}
 	if err := s.storeBlobs(ctx, encs...); err != nil {
@@ -93,16 +93,17 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 	return out, errors.Join(errs...)
 }
 
-// prepareAll copies the commits, assigns the missing CommitIDs, and
-// validates each commit and the group.
-func (s *Store) prepareAll(commits []Commit) ([]Commit, error) {
+// prepareAll copies the commits, prepares each (CommitID, validation,
+// encoded events) and validates the group.
+func (s *Store) prepareAll(commits []Commit) ([]Commit, []packed, error) {
 	switch n := len(commits); {
 	case n == 0:
-		return nil, ErrNoCommits
+		return nil, nil, ErrNoCommits
 	case n > MaxAppendAll:
-		return slices.Clone(commits), fmt.Errorf("%w: %d commits, at most %d", ErrTransactionTooLarge, n, MaxAppendAll)
+		return slices.Clone(commits), nil, fmt.Errorf("%w: %d commits, at most %d", ErrTransactionTooLarge, n, MaxAppendAll)
 	}
 	out := slices.Clone(commits)
+	packs := make([]packed, len(out))
 	type key struct {
 		aggregateID string
 		version     int64
@@ -110,47 +111,30 @@ func (s *Store) prepareAll(commits []Commit) ([]Commit, error) {
 	keys, ids := make(map[key]int, len(out)), make(map[string]int, len(out))
 	for i := range out {
 		c := &out[i]
-		if err := s.assignCommitID(c); err != nil {
-			return out, fmt.Errorf("%w (AppendAll commit %d)", err, i)
+		p, err := s.prepare(c)
+		if err != nil {
+			return out, nil, fmt.Errorf("%w (AppendAll commit %d)", err, i)
 		}
-		if err := c.validate(); err != nil {
-			return out, fmt.Errorf("%w (AppendAll commit %d)", err, i)
-		}
+		packs[i] = p
 		if j, dup := keys[key{c.AggregateID, c.Version}]; dup {
-			return out, fmt.Errorf("%w: commits %d and %d are both aggregate %q version %d", ErrDuplicateCommit, j, i, c.AggregateID, c.Version)
+			return out, nil, fmt.Errorf("%w: commits %d and %d are both aggregate %q version %d", ErrDuplicateCommit, j, i, c.AggregateID, c.Version)
 		}
 		if j, dup := ids[c.CommitID]; dup {
-			return out, fmt.Errorf("%w: commits %d and %d both have commit id %s", ErrDuplicateCommit, j, i, c.CommitID)
+			return out, nil, fmt.Errorf("%w: commits %d and %d both have commit id %s", ErrDuplicateCommit, j, i, c.CommitID)
 		}
 		keys[key{c.AggregateID, c.Version}], ids[c.CommitID] = i, i
 	}
-	return out, nil
-}
-
-// assignCommitID gives c a new CommitID, or checks the one it has, and
-// sets CommittedAt to its time.
-func (s *Store) assignCommitID(c *Commit) error {
-	if c.CommitID == "" {
-		id := newCommitID(s.cfg.Now())
-		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
-		return nil
-	}
-	id, err := parseCommitID(c.CommitID)
-	if err != nil {
-		return err
-	}
-	c.CommittedAt = commitTime(id)
-	return nil
+	return out, packs, nil
 }
 
 // encodeAll encodes the commits of a transaction, their items within its
 // 4 MB.
-func (s *Store) encodeAll(commits []Commit) ([]encoded, []map[string]types.AttributeValue, error) {
+func (s *Store) encodeAll(commits []Commit, packs []packed) ([]encoded, []map[string]types.AttributeValue, error) {
 	encs := make([]encoded, len(commits))
 	items := make([]map[string]types.AttributeValue, len(commits))
 	total := 0
 	for i, c := range commits {
-		enc, err := s.encodeItem(c)
+		enc, err := s.encodeItem(c, packs[i])
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w (AppendAll commit %d)", err, i)
 		}

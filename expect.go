@@ -43,7 +43,8 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 	if fresh {
 		c.Version = 0 // chosen below; 0 for validation
 	}
-	if err := s.precheck(&c); err != nil {
+	p, err := s.prepare(&c)
+	if err != nil {
 		return c, err
 	}
 	pause := backoff.NewExponentialBackOff()
@@ -63,8 +64,7 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 			}
 			c.Version = latest + 1
 		}
-		var err error
-		c, err = s.appendOne(ctx, c)
+		c, err = s.write(ctx, c, p)
 		var conflict *VersionConflictError
 		switch {
 		case !errors.As(err, &conflict):
@@ -98,7 +98,8 @@ func (s *Store) AppendNew(ctx context.Context, c Commit) (Commit, error) {
 func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 	retry := c.CommitID != ""
 	c.Version = 0
-	if err := s.precheck(&c); err != nil {
+	p, err := s.prepare(&c)
+	if err != nil {
 		return c, err
 	}
 	latest, holder, err := s.latest(ctx, c.AggregateID)
@@ -106,7 +107,7 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 		return c, err
 	}
 	if latest < 0 {
-		c, err = s.appendOne(ctx, c)
+		c, err = s.write(ctx, c, p)
 		if errors.Is(err, ErrVersionConflict) {
 			err = fmt.Errorf("%w: %w", ErrAggregateExists, err)
 		}
@@ -129,17 +130,4 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 	note(ctx, func(o *Observation) { o.Conflicts++ })
 	return c, fmt.Errorf("%w: aggregate %q has commits up to version %d (%w)", ErrAggregateExists, c.AggregateID, latest,
 		&VersionConflictError{AggregateID: c.AggregateID, Version: 0, CommitID: holder})
-}
-
-// precheck assigns or checks c's CommitID and validates c, its size
-// included, so that bad input fails before any request.
-func (s *Store) precheck(c *Commit) error {
-	if err := s.assignCommitID(c); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	_, err := s.encodeItem(*c)
-	return err
 }

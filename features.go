@@ -40,19 +40,33 @@ type encoded struct {
 	blob    []byte
 }
 
-// encodeItem is the item of a validated commit with CommitID set, with the
-// attributes of the optional features, its events offloaded past
-// Config.OffloadAbove when Config.Offload is set.
-func (s *Store) encodeItem(c Commit) (encoded, error) {
+// packed is a commit's events, encoded: their JSON and the attribute it is
+// stored as. They depend on neither the version nor the CommitID, so they
+// are encoded once per commit, whatever is retried.
+type packed struct {
+	raw    []byte
+	events types.AttributeValue
+}
+
+// pack encodes the events of a validated commit, within
+// Config.MaxCommitBytes.
+func (s *Store) pack(c Commit) (packed, error) {
 	raw, err := eventsJSON(c)
 	if err != nil {
-		return encoded{}, err
+		return packed{}, err
 	}
 	if len(raw) > s.cfg.MaxCommitBytes {
-		return encoded{}, fmt.Errorf("%w: aggregate %q version %d has %d bytes of events, over Config.MaxCommitBytes %d",
+		return packed{}, fmt.Errorf("%w: aggregate %q version %d has %d bytes of events, over Config.MaxCommitBytes %d",
 			ErrCommitTooLarge, c.AggregateID, c.Version, len(raw), s.cfg.MaxCommitBytes)
 	}
-	events := packEvents(raw)
+	return packed{raw: raw, events: packEvents(raw)}, nil
+}
+
+// encodeItem is the item of a prepared commit, with the attributes of the
+// optional features, its events offloaded past Config.OffloadAbove when
+// Config.Offload is set.
+func (s *Store) encodeItem(c Commit, p packed) (encoded, error) {
+	events := p.events
 	enc := encoded{item: commitItem(c, s.shardOf(c.AggregateID), events)}
 	if c.Version == 0 { // written whatever the config, so an index added later lists every aggregate
 		enc.item[attrAggregateShard] = enc.item[attrShard]
@@ -64,7 +78,7 @@ func (s *Store) encodeItem(c Commit) (encoded, error) {
 		enc.item[attrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}
 	}
 	if s.cfg.Offload != nil && valueSize(events) > s.cfg.OffloadAbove {
-		enc.blobKey, enc.blob = blobKey(c), compressed(events, raw)
+		enc.blobKey, enc.blob = blobKey(c), compressed(events, p.raw)
 		delete(enc.item, attrEvents)
 		maps.Copy(enc.item, refAttributes(enc.blobKey, enc.blob))
 	}

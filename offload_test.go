@@ -176,12 +176,12 @@ func TestOffloadMissingOrCorruptObjectIsANamedError(t *testing.T) {
 func TestOffloadScanKeepsOrderOverAMix(t *testing.T) {
 	t.Parallel()
 	s, blobs, _, _, _ := offloadStore(t, eventstore.Config{ScanShards: 3})
-	n := 0
+	var n atomic.Int64
 	want := writeConcurrently(t, s, 6, 8, func() eventstore.Event {
-		if n++; n%4 == 0 {
-			return eventstore.Event{Type: "big", Data: json.RawMessage(`"` + randomText(400<<10) + `"`)}
+		if i := n.Add(1); i%4 != 0 {
+			return event("small", int(i))
 		}
-		return event("small", n)
+		return eventstore.Event{Type: "big", Data: json.RawMessage(`"` + randomText(400<<10) + `"`)}
 	})
 	got := collect(t, s.Scan(ctxT(t), "", eventstore.WithSettle(0)))
 	checkLog(t, got, want)

@@ -46,6 +46,10 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 			}
 			commits, err := s.decodePage(ctx, page)
 			for _, c := range commits {
+				if ctx.Err() != nil { // nothing more once the caller cancelled
+					yield(Commit{}, fmt.Errorf("eventstore: query aggregate %q: %w", aggregateID, ctx.Err()))
+					return
+				}
 				if c.AggregateID != aggregateID {
 					err = fmt.Errorf("%w: aggregate %q version %d returned by a query of aggregate %q",
 						ErrCorruptCommit, c.AggregateID, c.Version, aggregateID)

@@ -90,7 +90,13 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	merge(s.readShards(ctx, queries, &wg), yield)
+	merge(s.readShards(ctx, queries, &wg), func(c Commit, err error) bool {
+		if err == nil && ctx.Err() != nil { // nothing more once the caller cancelled
+			yield(Commit{}, ctx.Err())
+			return false
+		}
+		return yield(c, err)
+	})
 }
 
 // scanStart is the smallest CommitID a scan after the checkpoint yields.
