@@ -33,10 +33,11 @@ import (
 // sent once the CommitID's time is older than Config.MaxCommitLatency, so no
 // commit can land later than that after its CommitID's time, and Scan's
 // settle window can wait it out. When the deadline cut an attempt short, or
-// had passed before Append began (a retry with an old Commit), Append reads
-// the key consistently and reports what is stored there: success if it is
-// this commit, a conflict, or ErrCommitDeadline. A caller-set CommitID must
-// therefore be fresh.
+// had passed before Append began (a retry with an old Commit), Append
+// settles it with one conditional update that fences the key against this
+// CommitID unless a commit holds it (see fence.go): success if this commit
+// landed, a conflict if another did, or ErrCommitDeadline, final even for an
+// attempt still on its way. A caller-set CommitID must therefore be fresh.
 //
 // Append is safe for concurrent use.
 func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
@@ -68,6 +69,13 @@ func (s *Store) prepare(c *Commit) (packed, error) {
 	p, err := s.pack(*c)
 	if err != nil {
 		return packed{}, err
+	}
+	if s.cfg.Offload == nil || valueSize(p.events) <= s.cfg.OffloadAbove {
+		// The item's size, checked before any request. (An offloaded
+		// commit's item is a few hundred bytes.)
+		if _, err := s.encodeItem(*c, p); err != nil {
+			return packed{}, err
+		}
 	}
 	if fresh {
 		c.CommitID = ""
@@ -118,7 +126,7 @@ func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
 //
 // No attempt is sent after the writer deadline: the request context ends
 // there, which stops the SDK's retries too. When the deadline ends the
-// write, or has passed before it, a consistent read of the key tells what
+// write, or has passed before it, settle fences the key and tells what
 // happened.
 func (s *Store) put(ctx context.Context, c Commit, item map[string]types.AttributeValue) error {
 	remaining := c.CommittedAt.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.Now())
@@ -127,11 +135,13 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	}
 	putCtx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
+	cond, names, values := putCondition(c.CommitID)
 	_, err := s.client.PutItem(putCtx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(s.cfg.Table),
 		Item:                                item,
-		ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
-		ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
+		ConditionExpression:                 cond,
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var failed *types.ConditionalCheckFailedException
@@ -148,8 +158,12 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	}
 }
 
-// heldBy interprets the item that holds c's key: c itself, or a conflict.
+// heldBy interprets the item that holds c's key: c itself, another commit
+// (a conflict), or a fence that refused c after its deadline.
 func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.AttributeValue, cause error) error {
+	if refused(item, c.CommitID) {
+		return s.late(ctx, c)
+	}
 	holder, _ := stringAttr(item, attrCommitID)
 	if holder == c.CommitID {
 		note(ctx, func(o *Observation) { o.Duplicates++ })
@@ -159,22 +173,24 @@ func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.Attr
 	return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
 }
 
-// settle reads c's key consistently once its deadline has passed, when no
-// attempt can land any more: c is stored, or another commit holds the
-// version, or nothing does and c never will be (ErrCommitDeadline).
+// settle decides the outcome of c once its deadline has passed: it fences
+// c's key against it (see fence.go), so that c is stored now (success),
+// another commit holds the version (a conflict), or c never will be stored
+// (ErrCommitDeadline), even if an attempt is still on its way.
 func (s *Store) settle(ctx context.Context, c Commit, cause error) error {
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.cfg.Table),
-		Key:            keyOf(c.AggregateID, c.Version),
-		ConsistentRead: aws.Bool(true),
-	})
+	held, err := s.fence(ctx, c)
 	if err != nil {
-		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed, settle read failed: %w",
+		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed: %w",
 			c.AggregateID, c.Version, c.CommitID, err)
 	}
-	if out.Item != nil {
-		return s.heldBy(ctx, c, out.Item, cause)
+	if held != nil {
+		return s.heldBy(ctx, c, held, cause)
 	}
+	return s.late(ctx, c)
+}
+
+// late is the error of a commit refused after its deadline.
+func (s *Store) late(ctx context.Context, c Commit) error {
 	note(ctx, func(o *Observation) { o.LateRefusals++ })
 	return fmt.Errorf("%w: aggregate %q version %d commit %s: %v after its time; retry with a new CommitID",
 		ErrCommitDeadline, c.AggregateID, c.Version, c.CommitID, s.cfg.MaxCommitLatency)

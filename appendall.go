@@ -53,7 +53,8 @@ const maxTransactionBytes = 4 << 20
 // The writer deadline of Append applies to the group: no attempt is sent
 // once the earliest commit's time is older than Config.MaxCommitLatency.
 // Transaction conflicts with concurrent writers and throttling are retried
-// until then; past it, consistent reads of the keys settle the outcome.
+// until then; past it, a fence on the first commit's key (see fence.go) and
+// reads of the others settle the outcome.
 // AppendAll is safe for concurrent use.
 func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, error) {
 	ctx, t := s.observe(ctx, OpAppendAll)
@@ -199,11 +200,14 @@ func (s *Store) transactInput(items []map[string]types.AttributeValue) *dynamodb
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 	}
 	for i, item := range items {
+		id, _ := stringAttr(item, attrCommitID)
+		cond, names, values := putCondition(id)
 		in.TransactItems[i] = types.TransactWriteItem{Put: &types.Put{
 			TableName:                           aws.String(s.cfg.Table),
 			Item:                                item,
-			ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
-			ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
+			ConditionExpression:                 cond,
+			ExpressionAttributeNames:            names,
+			ExpressionAttributeValues:           values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
@@ -228,6 +232,9 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 		switch code := aws.ToString(r.Code); code {
 		case "", "None":
 		case "ConditionalCheckFailed":
+			if refused(r.Item, commits[i].CommitID) { // a settle elsewhere refused the group
+				return true, s.lateAll(ctx, commits)
+			}
 			holder, err := s.holder(ctx, commits[i], r.Item)
 			switch {
 			case err != nil:
@@ -282,8 +289,8 @@ func (s *Store) holder(ctx context.Context, c Commit, item map[string]types.Attr
 	return id, nil
 }
 
-// readKey reads the CommitID stored at c's key, consistently; nil if
-// nothing is.
+// readKey reads the CommitID stored at c's key, consistently; nil if no
+// commit is (nothing, or a fence).
 func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
 	out, err := withRetry(ctx, func() (*dynamodb.GetItemOutput, error) {
 		return s.client.GetItem(ctx, &dynamodb.GetItemInput{
@@ -297,19 +304,34 @@ func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.Attribu
 	if err != nil {
 		return nil, fmt.Errorf("read aggregate %q version %d: %w", c.AggregateID, c.Version, err)
 	}
+	if _, ok := out.Item[attrCommitID]; !ok {
+		return nil, nil
+	}
 	return out.Item, nil
 }
 
-// settleAll reads the keys once the deadline has passed, when no attempt
-// can land any more: all the commits are stored, or some version is held
-// by another commit, or none is stored and never will be.
+// settleAll decides the outcome of a transaction once the deadline of its
+// earliest commit has passed. It fences the first commit's key (see
+// fence.go): if no commit held it, the transaction, all or nothing, can
+// never apply, even if an attempt is still on its way (ErrCommitDeadline).
+// Otherwise reads of the other keys tell whether the group is stored
+// (success) or which commits hold its versions (conflicts).
 func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) error {
+	held, err := s.fence(ctx, commits[0])
+	if err != nil {
+		return unknownAll(commits, fmt.Errorf("deadline passed: %w", err))
+	}
+	if held == nil || refused(held, commits[0].CommitID) {
+		return s.lateAll(ctx, commits)
+	}
 	var conflicts []error
 	stored := 0
-	for _, c := range commits {
-		item, err := s.readKey(ctx, c)
-		if err != nil {
-			return unknownAll(commits, fmt.Errorf("deadline passed, settle read failed: %w", err))
+	for i, c := range commits {
+		item := held
+		if i > 0 {
+			if item, err = s.readKey(ctx, c); err != nil {
+				return unknownAll(commits, fmt.Errorf("deadline passed, settle read failed: %w", err))
+			}
 		}
 		holder, _ := stringAttr(item, attrCommitID)
 		switch {
@@ -326,9 +348,12 @@ func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) er
 		return nil
 	case len(conflicts) > 0:
 		return s.conflictAll(ctx, commits, conflicts)
-	case stored > 0:
-		return partlyStored(commits, stored)
 	}
+	return partlyStored(commits, stored)
+}
+
+// lateAll is the error of a group refused after its deadline.
+func (s *Store) lateAll(ctx context.Context, commits []Commit) error {
 	note(ctx, func(o *Observation) { o.LateRefusals += len(commits) })
 	return fmt.Errorf("%w: AppendAll of %d commits: %v after the time of its earliest commit; retry with new CommitIDs",
 		ErrCommitDeadline, len(commits), s.cfg.MaxCommitLatency)

@@ -17,8 +17,12 @@ func TestCancelStopsYieldingAtOnce(t *testing.T) {
 		bigAggregate(t, rig.store, fmt.Sprintf("big-%d", a), 10)
 	}
 	for name, seq := range map[string]func(context.Context) func(func(eventstore.Commit, error) bool){
-		"Query": func(ctx context.Context) func(func(eventstore.Commit, error) bool) { return rig.store.Query(ctx, "big", 0) },
-		"Scan":  func(ctx context.Context) func(func(eventstore.Commit, error) bool) { return rig.store.Scan(ctx, "", eventstore.WithSettle(0)) },
+		"Query": func(ctx context.Context) func(func(eventstore.Commit, error) bool) {
+			return rig.store.Query(ctx, "big", 0)
+		},
+		"Scan": func(ctx context.Context) func(func(eventstore.Commit, error) bool) {
+			return rig.store.Scan(ctx, "", eventstore.WithSettle(0))
+		},
 	} {
 		ctx, cancel := context.WithCancel(ctxT(t))
 		after, n := 0, 0

@@ -65,10 +65,15 @@
 //   - Writer deadline: Append sends no PutItem attempt (the SDK's retries
 //     included) once the CommitID's time is older than
 //     Config.MaxCommitLatency (default 5 s): the request context ends there.
-//     If the deadline cut a write short, Append settles it with a consistent
-//     read of the key: the commit landed (success) or never will
-//     (ErrCommitDeadline; retry with a new CommitID). So every commit lands
-//     in the table within MaxCommitLatency of its CommitID's time.
+//     If the deadline cut a write short, Append settles it with a
+//     conditional update that fences the key against this CommitID unless
+//     a commit holds it: the commit landed (success), or it never will, not
+//     even by an attempt still on its way (ErrCommitDeadline; retry with a
+//     new CommitID). So every commit lands within MaxCommitLatency of its
+//     CommitID's time, plus the few milliseconds of the fencing request. (An
+//     Append whose caller cancels ctx cannot fence: an attempt it had sent
+//     lands, if at all, within the network's delivery time, which the
+//     allowance below absorbs.)
 //   - Reader horizon: Scan and Tail yield only commits whose CommitID time is
 //     older than the reader's now minus the settle window (Config.Settle,
 //     default MaxCommitLatency + SettleAllowance = 5 s + 5 s = 10 s).

@@ -81,13 +81,13 @@ func collect(tb testing.TB, seq func(func(eventstore.Commit, error) bool)) []eve
 }
 
 // countItems counts the commit items of a table with a raw Scan (not the
-// metadata item that records the shard count).
+// metadata item that records the shard count, nor fences).
 func countItems(tb testing.TB, client *dynamodb.Client, table string) int {
 	tb.Helper()
 	n := 0
 	p := dynamodb.NewScanPaginator(client, &dynamodb.ScanInput{
 		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		FilterExpression:          aws.String("version >= :zero"),
+		FilterExpression:          aws.String("version >= :zero AND attribute_exists(commitId)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": &types.AttributeValueMemberN{Value: "0"}},
 	})
 	for p.HasMorePages() {

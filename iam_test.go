@@ -124,10 +124,15 @@ func TestIAMTableMatchesTheCalls(t *testing.T) {
 		must(t, err)
 		s.AppendAll(ctx, old("late1"), old("late2"))
 	})
-	run("AppendNext", func(s *eventstore.Store) { _, err := s.AppendNext(ctx, commit("a", 0)); must(t, err) })
+	run("AppendNext", func(s *eventstore.Store) {
+		_, err := s.AppendNext(ctx, commit("a", 0))
+		must(t, err)
+		s.AppendNext(ctx, old("late")) // settled past its deadline
+	})
 	run("AppendNew", func(s *eventstore.Store) {
 		c, err := s.AppendNew(ctx, commit("c", 0))
 		must(t, err)
+		s.AppendNew(ctx, old("late")) // settled past its deadline
 		mustAppend(t, s, commit("c", 1))
 		_, err = s.AppendNew(ctx, c) // a retry, checked with a read of version 0
 		must(t, err)

@@ -33,7 +33,8 @@ func (s *Store) Exists(ctx context.Context, aggregateID string) (bool, error) {
 }
 
 // latest returns the highest version of the aggregate and the CommitID
-// that holds it, or -1 and "".
+// that holds it, or -1 and "". It reads newest first, one item a page,
+// past any fence (see fence.go), which is rare: almost always one request.
 func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, error) {
 	if err := validateAggregateID(aggregateID); err != nil {
 		return -1, "", err
@@ -44,27 +45,30 @@ func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, 
 		ScanIndexForward:         aws.Bool(false),
 		Limit:                    aws.Int32(1),
 		KeyConditionExpression:   aws.String("#a = :a AND #v >= :zero"),
-		ProjectionExpression:     aws.String("#v, #c"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID},
+		ProjectionExpression:     aws.String("#v, #c, #r"),
+		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID, "#r": attrRefused},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":a":    &types.AttributeValueMemberS{Value: aggregateID},
 			":zero": &types.AttributeValueMemberN{Value: "0"},
 		},
 	}
-	out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, in) })
-	if err != nil {
-		return -1, "", fmt.Errorf("eventstore: latest version of aggregate %q: %w", aggregateID, err)
-	}
-	if len(out.Items) == 0 {
-		return -1, "", nil
-	}
-	item := out.Items[0]
-	v, err := numberAttr(item, attrVersion)
-	if err == nil {
-		var id string
-		if id, err = stringAttr(item, attrCommitID); err == nil {
-			return v, id, nil
+	for page, err := range s.pages(ctx, in) {
+		if err != nil {
+			return -1, "", fmt.Errorf("eventstore: latest version of aggregate %q: %w", aggregateID, err)
+		}
+		for _, item := range page {
+			if isFence(item) {
+				continue
+			}
+			v, err := numberAttr(item, attrVersion)
+			if err == nil {
+				var id string
+				if id, err = stringAttr(item, attrCommitID); err == nil {
+					return v, id, nil
+				}
+			}
+			return -1, "", fmt.Errorf("%w: aggregate %q: latest commit: %v", ErrCorruptCommit, aggregateID, err)
 		}
 	}
-	return -1, "", fmt.Errorf("%w: aggregate %q: latest commit: %v", ErrCorruptCommit, aggregateID, err)
+	return -1, "", nil
 }

@@ -198,6 +198,22 @@ func (c *observedClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput,
 	return out, err
 }
 
+func (c *observedClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.UpdateItemOutput, err error) {
+	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
+		cp := *in
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+		in = &cp
+	}
+	c.call(ctx, "UpdateItem", true, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
+		out, err = c.next.UpdateItem(ctx, in, opts...)
+		if err != nil {
+			return nil, "", err
+		}
+		return capacity(out.ConsumedCapacity), "", nil
+	})
+	return out, err
+}
+
 func (c *observedClient) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.TransactWriteItemsOutput, err error) {
 	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
 		cp := *in

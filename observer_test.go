@@ -63,8 +63,8 @@ func TestObserverSeesEveryWriteOutcome(t *testing.T) {
 	old := commit("b", 0)
 	old.CommitID = ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Minute)), rand.Reader).String()
 	s.Append(ctxT(t), old)
-	if o := one(t, &seen, eventstore.OpAppend); o.LateRefusals != 1 || o.Requests != 1 || o.ReadUnits <= 0 || !errors.Is(o.Err, eventstore.ErrCommitDeadline) {
-		t.Errorf("late Append observed %+v, want a late refusal after one settle read", o)
+	if o := one(t, &seen, eventstore.OpAppend); o.LateRefusals != 1 || o.Requests != 1 || o.WriteUnits <= 0 || !errors.Is(o.Err, eventstore.ErrCommitDeadline) {
+		t.Errorf("late Append observed %+v, want a late refusal after one fencing update", o)
 	}
 
 	if _, err := s.AppendAll(ctxT(t), commit("c", 0), commit("d", 0)); err != nil {

@@ -88,28 +88,32 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 	}
 }
 
-// decodePage decodes a page of items, fetching offloaded events in
-// parallel. On error it returns the commits before the failing item.
+// decodePage decodes a page of items, skipping fences (see fence.go) and
+// fetching offloaded events in parallel. On error it returns the commits
+// before the failing item.
 func (s *Store) decodePage(ctx context.Context, items []map[string]types.AttributeValue) ([]Commit, error) {
 	commits := make([]Commit, 0, len(items))
-	var refs []*blobRef
+	var refs []*blobRef // refs[i] belongs to commits[i]; nil while no commit is offloaded
 	var failed error
-	for i, item := range items {
+	for _, item := range items {
+		if isFence(item) {
+			continue
+		}
 		c, ref, err := decodeStored(item)
 		if err != nil {
 			failed = err
 			break
 		}
 		if ref != nil && refs == nil {
-			refs = make([]*blobRef, len(items))
+			refs = make([]*blobRef, len(commits), len(items))
 		}
-		if ref != nil {
-			refs[i] = ref
+		if refs != nil {
+			refs = append(refs, ref)
 		}
 		commits = append(commits, c)
 	}
 	if refs != nil {
-		if err := s.fetchAll(ctx, commits, refs[:len(commits)]); err != nil {
+		if err := s.fetchAll(ctx, commits, refs); err != nil {
 			return nil, err
 		}
 	}

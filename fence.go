@@ -1,0 +1,68 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// A fence makes a late refusal final. When a write's deadline passes, an
+// attempt may still be on its way to DynamoDB; a read that finds the key
+// empty cannot promise that the commit never lands. So the store settles
+// with a conditional update instead: unless a commit holds the key, it adds
+// the CommitID to the key's refused set, creating a fence item (the key and
+// refused, no commitId). Every put of a commit is conditioned on the key
+// being free or fenced against other CommitIDs only, so the refused
+// commit's late attempt fails, while a new commit at that version replaces
+// the fence. A fence is never yielded: Query and LatestVersion skip it, and
+// it has no attribute of the scan or aggregates indexes.
+const attrRefused = "refused"
+
+// putCondition is the condition of every put of commit commitID: its key is
+// free, or holds a fence that did not refuse this commit.
+func putCondition(commitID string) (*string, map[string]string, map[string]types.AttributeValue) {
+	return aws.String("attribute_not_exists(#a) OR (attribute_not_exists(#c) AND NOT contains(#r, :cid))"),
+		map[string]string{"#a": attrAggregateID, "#c": attrCommitID, "#r": attrRefused},
+		map[string]types.AttributeValue{":cid": &types.AttributeValueMemberS{Value: commitID}}
+}
+
+// fence refuses c at its key for good, unless a commit holds the key: then
+// it returns that commit's item (c itself, or another).
+func (s *Store) fence(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.cfg.Table),
+		Key:                                 keyOf(c.AggregateID, c.Version),
+		UpdateExpression:                    aws.String("ADD #r :cids"),
+		ConditionExpression:                 aws.String("attribute_not_exists(#c)"),
+		ExpressionAttributeNames:            map[string]string{"#r": attrRefused, "#c": attrCommitID},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":cids": &types.AttributeValueMemberSS{Value: []string{c.CommitID}}},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var held *types.ConditionalCheckFailedException
+	if errors.As(err, &held) {
+		return held.Item, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: refuse aggregate %q version %d commit %s after its deadline: %w",
+			c.AggregateID, c.Version, c.CommitID, err)
+	}
+	return nil, nil
+}
+
+// isFence reports whether item is a fence, not a commit.
+func isFence(item map[string]types.AttributeValue) bool {
+	_, commit := item[attrCommitID]
+	_, refused := item[attrRefused]
+	return !commit && refused
+}
+
+// refused reports whether item is a fence that refused commitID.
+func refused(item map[string]types.AttributeValue, commitID string) bool {
+	ss, ok := item[attrRefused].(*types.AttributeValueMemberSS)
+	return ok && isFence(item) && slices.Contains(ss.Value, commitID)
+}
