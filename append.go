@@ -19,9 +19,9 @@ import (
 // first attempt was stored, the retry reports success and writes nothing.
 //
 // Errors: a validation error (ErrEmptyAggregateID, ErrNegativeVersion,
-// ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidCommitID,
-// ErrAggregateIDTooLong, ErrCommitTooLarge) before any request, so nothing
-// is written; *VersionConflictError when another commit holds the version;
+// ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidUTF8,
+// ErrEmptyMetadataKey, ErrInvalidCommitID, ErrAggregateIDTooLong,
+// ErrCommitTooLarge) before any request, so nothing is written; *VersionConflictError when another commit holds the version;
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
