@@ -79,7 +79,7 @@ func validateData(data json.RawMessage) error {
 	switch {
 	case len(data) == 0:
 		return nil
-	case !json.Valid(data):
+	case !validJSON(data):
 		return ErrInvalidEventData
 	case !utf8.Valid(data):
 		return fmt.Errorf("%w: not UTF-8", ErrInvalidEventData)

@@ -59,7 +59,7 @@ func (s *Store) pack(c Commit) (packed, error) {
 		return packed{}, fmt.Errorf("%w: aggregate %q version %d has %d bytes of events, over Config.MaxCommitBytes %d",
 			ErrCommitTooLarge, c.AggregateID, c.Version, len(raw), s.cfg.MaxCommitBytes)
 	}
-	return packed{raw: raw, events: packEvents(raw)}, nil
+	return packed{raw: raw, events: packEvents(raw, overhead(c))}, nil
 }
 
 // encodeItem is the item of a prepared commit, with the attributes of the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -32,10 +33,14 @@ const (
 const (
 	// maxItemBytes is DynamoDB's item size limit (400 KB).
 	maxItemBytes = 400 * 1024
-	// compressAbove is the size of encoded events past which they are
-	// compressed with DEFLATE; smaller payloads are stored as plain JSON,
-	// readable in the console and cheaper to decode.
-	compressAbove = 4096
+	// writeUnitBytes is what one write capacity unit covers: DynamoDB
+	// bills a write per started KB of the item, once on the table and once
+	// on the scan index.
+	writeUnitBytes = 1024
+	// itemOverhead is an upper bound of a commit item's bytes besides its
+	// events and aggregate id and metadata: attribute names, version,
+	// commitId, committedAt, shard and the optional features' attributes.
+	itemOverhead = 160
 	// maxDecodedEvents bounds the inflated size of a compressed payload read
 	// from the table, so a corrupt or hostile item cannot exhaust memory.
 	maxDecodedEvents = 64 << 20
@@ -55,7 +60,7 @@ func encodeItem(c Commit, shard int) (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, err
 	}
-	item := commitItem(c, shard, packEvents(raw))
+	item := commitItem(c, shard, packEvents(raw, overhead(c)))
 	return item, checkItemSize(c, item)
 }
 
@@ -99,19 +104,31 @@ func encodeEvents(events []Event) (types.AttributeValue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return packEvents(raw), nil
+	return packEvents(raw, itemOverhead), nil
 }
 
-// packEvents returns plain JSON as a string attribute, or, past
-// compressAbove, DEFLATE-compressed JSON as a binary attribute when that is
-// smaller. The attribute type tells the decoder which one it reads.
-func packEvents(raw []byte) types.AttributeValue {
-	if len(raw) > compressAbove {
-		if packed := deflate(raw); len(packed) < len(raw) {
+// packEvents returns the events attribute: plain JSON as a string
+// attribute, readable in the console and cheapest to decode, unless
+// DEFLATE-compressed JSON, as a binary attribute, makes the item cost fewer
+// write units. overhead is the rest of the item's bytes. The attribute type
+// tells the decoder which form it reads.
+func packEvents(raw []byte, overhead int) types.AttributeValue {
+	units := func(n int) int { return (n + overhead + writeUnitBytes - 1) / writeUnitBytes }
+	if units(len(raw)) > 1 {
+		if packed := deflate(raw); units(len(packed)) < units(len(raw)) {
 			return &types.AttributeValueMemberB{Value: packed}
 		}
 	}
 	return &types.AttributeValueMemberS{Value: string(raw)}
+}
+
+// overhead is an upper bound of c's item bytes besides its events.
+func overhead(c Commit) int {
+	n := itemOverhead + len(c.AggregateID)
+	for k, v := range c.Metadata {
+		n += len(k) + len(v) + 1
+	}
+	return n
 }
 
 // appendEventsJSON writes the wire form by hand so that Data is kept byte
@@ -142,8 +159,7 @@ func appendEventsJSON(b []byte, events []Event) ([]byte, error) {
 }
 
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
+	return appendQuoted(b, s)
 }
 
 func eventsSizeHint(events []Event) int {
@@ -154,11 +170,20 @@ func eventsSizeHint(events []Event) int {
 	return n
 }
 
+var deflaters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestSpeed) // only fails on a bad level
+	return w
+}}
+
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
 func deflate(raw []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.BestSpeed) // only fails on a bad level
-	w.Write(raw)                                   // writes to a bytes.Buffer do not fail
+	buf := bytes.NewBuffer(make([]byte, 0, len(raw)/2))
+	w := deflaters.Get().(*flate.Writer)
+	w.Reset(buf)
+	w.Write(raw) // writes to a bytes.Buffer do not fail
 	w.Close()
+	deflaters.Put(w)
 	return buf.Bytes()
 }
 
@@ -240,9 +265,11 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 	case *types.AttributeValueMemberS:
 		raw = []byte(v.Value)
 	case *types.AttributeValueMemberB:
-		r := flate.NewReader(bytes.NewReader(v.Value))
+		r := inflaters.Get().(io.ReadCloser)
+		r.(flate.Resetter).Reset(bytes.NewReader(v.Value), nil)
 		var err error
 		raw, err = io.ReadAll(io.LimitReader(r, maxDecodedEvents+1))
+		inflaters.Put(r)
 		if err != nil {
 			return nil, fmt.Errorf("events: inflate: %v", err)
 		}
@@ -253,6 +280,21 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 		return nil, fmt.Errorf("events: missing")
 	default:
 		return nil, fmt.Errorf("events: attribute of type %T", av)
+	}
+	if events, ok := parseWire(raw); ok {
+		for i := range events {
+			e := &events[i]
+			switch {
+			case e.Type == "":
+				return nil, fmt.Errorf("event %d: no type", i)
+			case !utf8.Valid(e.Data):
+				return nil, fmt.Errorf("event %d: data is not UTF-8", i)
+			}
+			if len(e.Metadata) == 0 {
+				e.Metadata = nil // as the encoder omits it
+			}
+		}
+		return events, nil
 	}
 	var wire []wireEvent
 	if err := json.Unmarshal(raw, &wire); err != nil {
