@@ -14,13 +14,13 @@ import (
 	"github.com/dynacommit/eventstore"
 )
 
-// BenchmarkScanShards reads a global log of 100,000 events (10,000 commits
+// BenchmarkScan reads a global log of 100,000 events (10,000 commits
 // of 10 events) with 1, 4 and 16 scan shards, and reports events/s and the
 // high-water mark of the heap during the scan above what it was before:
 // the memory Scan holds (up to three pages per shard), which must not grow
 // with the table. The heap is measured on one more scan, untimed, with the
 // GC at GOGC=5 so that it holds little garbage.
-func BenchmarkScanShards(b *testing.B) {
+func BenchmarkScan(b *testing.B) {
 	const commits, eventsPerCommit = 10000, 10
 	warmUp(b)
 	payloads := Payloads(1000)
