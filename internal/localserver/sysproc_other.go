@@ -1,6 +1,6 @@
 //go:build !linux
 
-package snstest
+package localserver
 
 import "syscall"
 

@@ -1,8 +1,0 @@
-package snstest
-
-import "syscall"
-
-// sysProcAttr kills fauxqs when the test process dies.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
