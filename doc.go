@@ -29,7 +29,8 @@
 // One table, keyed by aggregateId (S, partition key) and version (N, sort
 // key). Each item also holds commitId (S), committedAt (N, unix ms), events
 // (the events as a JSON array; as DEFLATE-compressed JSON in a binary
-// attribute past 4 KB when that is smaller), metadata (M, optional) and
+// attribute when that makes the item cost fewer write units), metadata (M,
+// optional) and
 // shard (N). The scan index (a GSI, default "commitsByCommitId") is keyed by
 // shard and commitId and projects all attributes. shard is a hash of the
 // aggregate id modulo Config.ScanShards, so an aggregate's commits share one
