@@ -101,12 +101,21 @@ func TestScanMergesShardsInOrder(t *testing.T) {
 
 func TestScanPagesEveryShard(t *testing.T) {
 	t.Parallel()
-	s, _, _ := newStore(t, eventstore.Config{ScanShards: 2})
-	// 8 aggregates × 12 commits × 25 KB = 2.4 MB: several pages per shard.
+	s, client, table := newStore(t, eventstore.Config{ScanShards: 2})
+	// 8 aggregates × 12 commits × 40 KB (30 KB stored, compressed) = 2.9 MB:
+	// more than one 1 MB page per shard.
 	want := writeConcurrently(t, s, 8, 12, func() eventstore.Event {
-		return eventstore.Event{Type: "chunk", Data: []byte(`"` + randomText(25*1024) + `"`)}
+		return eventstore.Event{Type: "chunk", Data: []byte(`"` + randomText(40*1024) + `"`)}
 	})
-	checkLog(t, collect(t, s.Scan(ctxT(t), "", eventstore.WithSettle(0))), want)
+	counting := &countingClient{DynamoDBAPI: client}
+	reader, err := eventstore.New(counting, eventstore.Config{Table: table, ScanShards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, collect(t, reader.Scan(ctxT(t), "", eventstore.WithSettle(0))), want)
+	if n := counting.queries.Load(); n < 4 {
+		t.Errorf("%d index queries for 2.9 MB in 2 shards, want several pages per shard", n)
+	}
 }
 
 func TestScanSettleWindowHidesFreshCommits(t *testing.T) {
