@@ -61,6 +61,10 @@ type workload struct {
 		Events int `json:"events"`
 		Reads  int `json:"reads"`
 	} `json:"w3"`
+	// W4 reads the whole log Reads times.
+	W4 struct {
+		Reads int `json:"reads"`
+	} `json:"w4"`
 	W5 struct {
 		Writers int `json:"writers"`
 		Rounds  int `json:"rounds"`
@@ -76,24 +80,28 @@ func newWorkload(scale float64) workload {
 	w.W1b.Aggregates, w.W1b.Commits = n(200), 10
 	w.W2.Commits, w.W2.Events = n(500), 10
 	w.W3.Events, w.W3.Reads = n(1000), 20
+	w.W4.Reads = 1
 	w.W5.Writers, w.W5.Rounds = 16, n(50)
 	return w
 }
 
-// sized returns w with the counts of each phase multiplied by factor(phase)
-// when that is over 1. W4 reads what the others wrote.
-func (w workload) sized(factor func(phase string) float64) workload {
-	n := func(v int, phase string) int {
-		if f := factor(phase); f > 1 {
-			return int(float64(v)*f + 0.5)
+// sized returns w with each phase's count set so that the phase lasts
+// target seconds, from the seconds it lasted (fastest) on workload cal,
+// and never below w's. W4 reads what the others wrote, Reads times.
+func (w workload) sized(cal workload, fastest map[string]float64, target float64) workload {
+	n := func(v, calV int, phase string) int {
+		if t := fastest[phase]; t > 0 {
+			return max(v, int(float64(calV)*target/t+0.5))
 		}
 		return v
 	}
-	w.W1a.Aggregates = n(w.W1a.Aggregates, "W1a")
-	w.W1b.Aggregates = n(w.W1b.Aggregates, "W1b")
-	w.W2.Commits = n(w.W2.Commits, "W2")
-	w.W3.Reads = n(w.W3.Reads, "W3")
-	w.W5.Rounds = n(w.W5.Rounds, "W5")
+	w.W1a.Aggregates = n(w.W1a.Aggregates, cal.W1a.Aggregates, "W1a")
+	w.W1b.Aggregates = n(w.W1b.Aggregates, cal.W1b.Aggregates, "W1b")
+	w.W2.Commits = n(w.W2.Commits, cal.W2.Commits, "W2")
+	w.W3.Reads = n(w.W3.Reads, cal.W3.Reads, "W3")
+	// W4 reads everything written, which grows with the phases above.
+	w.W4.Reads = n(w.W4.Reads, cal.W4.Reads, "W4") * cal.written() / w.written()
+	w.W4.Reads = max(1, w.W4.Reads)
 	return w
 }
 
@@ -232,27 +240,26 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 	r := runner{ctx: ctx, proxy: p, control: proxyURL, endpoint: endpoint, client: client, dir: dir, node: node, self: self}
 	w := newWorkload(scale)
 	if warmup {
-		fastest := map[string]float64{}
-		for _, s := range stores {
-			log.Printf("warm-up: %s", s.Name)
-			phases, err := r.run(s, newWorkload(scale/10), "warmup-"+s.Name)
-			if err != nil {
-				return err
-			}
-			for _, ph := range phases {
-				if t, ok := fastest[ph.Name]; !ok || ph.Seconds < t {
-					fastest[ph.Name] = ph.Seconds
+		// Two passes: the first warms DynamoDB Local's JIT and sizes the
+		// second, which sizes the measured runs from warm timings.
+		cal := newWorkload(scale / 10)
+		for pass := range 2 {
+			fastest := map[string]float64{}
+			for _, s := range stores {
+				log.Printf("warm-up %d: %s", pass+1, s.Name)
+				phases, err := r.run(s, cal, fmt.Sprintf("warmup%d-%s", pass+1, s.Name))
+				if err != nil {
+					return err
+				}
+				for _, ph := range phases {
+					if t, ok := fastest[ph.Name]; !ok || ph.Seconds < t {
+						fastest[ph.Name] = ph.Seconds
+					}
 				}
 			}
+			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{0.5, 1.2}[pass])
 		}
-		// A warm-up workload is a tenth of the real one; the margin covers
-		// a JIT that is warmer later.
-		w = w.sized(func(name string) float64 {
-			if fastest[name] <= 0 {
-				return 1
-			}
-			return minSeconds * 1.5 / (10 * fastest[name])
-		})
+		w = cal
 	}
 	results := map[string][][]phase{}
 	started := time.Now()

@@ -133,15 +133,21 @@ func runOurs(ctx context.Context, endpoint, control, table string, w workload) (
 		},
 		func() error {
 			written := w.written()
-			return timed("W4", 0, written, func() (bool, string, error) {
-				got := 0
-				for c, err := range store.Scan(ctx, "", eventstore.WithSettle(0)) {
-					if err != nil {
-						return quiet(err)
+			reads := max(1, w.W4.Reads)
+			return timed("W4", 0, written*reads, func() (bool, string, error) {
+				for range reads {
+					got := 0
+					for c, err := range store.Scan(ctx, "", eventstore.WithSettle(0)) {
+						if err != nil {
+							return quiet(err)
+						}
+						got += len(c.Events)
 					}
-					got += len(c.Events)
+					if ok, note, err := count(got, written); !ok {
+						return ok, note, err
+					}
 				}
-				return count(got, written)
+				return quiet(nil)
 			})
 		},
 		func() error {

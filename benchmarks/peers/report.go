@@ -77,9 +77,9 @@ func (r report) rows() []row {
 		{phase: "W3", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
 		{title: fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events)),
 			phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true},
-		{title: fmt.Sprintf("W4 read all %s events (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), w.Concurrency),
+		{title: fmt.Sprintf("W4 read all %s events %d times (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), max(1, w.W4.Reads), w.Concurrency),
 			phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
-		{phase: "W4", metric: "requests", value: func(p phase) float64 { return float64(p.Usage.Requests) }, format: "%.0f"},
+		{phase: "W4", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(max(1, w.W4.Reads)) }, format: "%.0f"},
 		{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
 		{phase: "W4", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
 		{phase: "W4", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
@@ -206,18 +206,21 @@ func (r report) writeTargets(out io.Writer) {
 	wcu := func(p phase) float64 { return p.Usage.WCU / float64(p.Events) }
 
 	fmt.Fprintf(out, "\n| target | measured | met |\n|---|---|---|\n")
+	goal := map[string]float64{"bakerface": 1.5, "castore": 2} // issue 16
 	for _, peer := range []string{"bakerface", "castore"} {
 		var parts []string
 		met := true
 		for _, ph := range []string{"W1a", "W1b", "W2"} {
 			v, ok := ratio(ph, peer, commitsPerS)
-			met = met && ok && v >= 2
+			met = met && ok && v >= goal[peer]
 			parts = append(parts, fmt.Sprintf("%s %.2f×", ph, v))
 		}
-		fmt.Fprintf(out, "| append commits/s ≥ 2× %s | %s | %s |\n", peer, strings.Join(parts, ", "), yes(met))
+		fmt.Fprintf(out, "| append commits/s ≥ %.1f× %s | %s | %s |\n", goal[peer], peer, strings.Join(parts, ", "), yes(met))
 	}
 	v, ok := ratio("W2", "castore", wcu)
 	fmt.Fprintf(out, "| WCU/event of 10-event commits ≤ 1/5 of castore's | W2 %.2f× | %s |\n", v, yes(ok && v <= 0.2))
+	ours, ok := r.median("eventstore", "W2", wcu)
+	fmt.Fprintf(out, "| WCU/event of 10-event commits 0.2 | W2 %.2f | %s |\n", ours, yes(ok && ours <= 0.2))
 	v, ok = ratio("W4", "bakerface", eventsPerS)
 	fmt.Fprintf(out, "| global read events/s ≥ 3× bakerface's scan | W4 %.2f× | %s |\n", v, yes(ok && v >= 3))
 	v, ok = ratio("W3", "castore", eventsPerS)

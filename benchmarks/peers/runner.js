@@ -118,9 +118,15 @@ async function run(adapter) {
   });
 
   const written = w1a.aggregates + w1b.aggregates * w1b.commits + w2.commits * w2.events + w3.events;
-  await timed('W4', 0, written, async () => {
-    const n = await adapter.readAll(w.concurrency);
-    return n === written ? {} : { ok: false, note: `read ${n} of ${written} events` };
+  const w4reads = Math.max(1, (w.w4 && w.w4.reads) || 1);
+  await timed('W4', 0, written * w4reads, async () => {
+    for (let r = 0; r < w4reads; r++) {
+      const n = await adapter.readAll(w.concurrency);
+      if (n !== written) {
+        return { ok: false, note: `read ${n} of ${written} events` };
+      }
+    }
+    return {};
   });
 
   await timed('W5', w5.rounds, w5.rounds, async () => {
