@@ -30,6 +30,7 @@ lint: tools
 
 test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd $(PEERS) && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz target of the module (func Fuzz* in a _test.go file)
