@@ -81,8 +81,7 @@ func TestAppendRefusesAnExpiredCommitID(t *testing.T) {
 
 	// The caller's late retry of a commit that was stored still succeeds.
 	stored := mustAppend(t, s, commit("b", 0))
-	late, err := eventstore.New(client, eventstore.Config{Table: table,
-		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	late, err := eventstore.New(client, eventstore.WithClock(eventstore.Config{Table: table}, func() time.Time { return time.Now().Add(time.Hour) }))
 	if err != nil {
 		t.Fatal(err)
 	}

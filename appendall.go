@@ -160,7 +160,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 	pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = 20*time.Millisecond, time.Second, 0
 	var cause error
 	for attempt := 0; ; attempt++ {
-		remaining := deadline.Sub(s.cfg.Now())
+		remaining := deadline.Sub(s.cfg.now())
 		if remaining <= 0 {
 			return s.settleAll(ctx, commits, cause)
 		}
@@ -185,7 +185,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 			return unknownAll(commits, err)
 		}
 		cause = err
-		if !sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.Now()), 0))) {
+		if !sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.now()), 0))) {
 			return unknownAll(commits, ctx.Err())
 		}
 	}

@@ -172,7 +172,7 @@ func TestAppendAllSDKRetryOfLostResponse(t *testing.T) {
 func TestAppendAllSettlesAfterTheDeadline(t *testing.T) {
 	t.Parallel()
 	s, client, table := newStore(t, eventstore.Config{})
-	late := storeOn(t, client, table, eventstore.Config{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	late := storeOn(t, client, table, eventstore.WithClock(eventstore.Config{}, func() time.Time { return time.Now().Add(time.Hour) }))
 
 	stored, err := s.AppendAll(ctxT(t), commit("a", 0), commit("b", 0))
 	if err != nil {

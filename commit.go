@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -74,18 +75,22 @@ func (e *Event) validate() error {
 
 // validateData accepts empty data or a JSON text that the store keeps byte
 // for byte: UTF-8 (json.Valid does not check it, and DynamoDB would
-// replace bad bytes) without whitespace around the value (decoding drops it).
+// replace bad bytes) without whitespace around the value (decoding drops
+// it), and nested no deeper than encoding/json reads back once stored.
 func validateData(data json.RawMessage) error {
 	switch {
 	case len(data) == 0:
 		return nil
-	case !validJSON(data):
+	case !json.Valid(data):
 		return ErrInvalidEventData
 	case !utf8.Valid(data):
 		return fmt.Errorf("%w: not UTF-8", ErrInvalidEventData)
 	case isJSONSpace(data[0]) || isJSONSpace(data[len(data)-1]):
 		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", ErrInvalidEventData)
-	case len(data) > 2*maxDataDepth && jsonDepth(data) > maxDataDepth:
+	case len(data) > 2*maxDataDepth && !json.Valid(slices.Concat([]byte("[["), data, []byte("]]"))):
+		// Only data this long can nest this deep. Stored, it sits two
+		// levels down ([{"d": data}]), where encoding/json's depth limit
+		// must still let it be read.
 		return fmt.Errorf("%w: nested more than %d deep", ErrInvalidEventData, maxDataDepth)
 	}
 	return nil
@@ -95,28 +100,6 @@ func validateData(data json.RawMessage) error {
 // (10,000) less the two levels of the stored form ([{"d": data}]), so that
 // what Append stores can always be read back.
 const maxDataDepth = 10000 - 2
-
-// jsonDepth is the deepest nesting of arrays and objects in valid JSON.
-func jsonDepth(data []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, b := range data {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			escaped, inString = b == '\\', b != '"'
-		case b == '"':
-			inString = true
-		case b == '[' || b == '{':
-			depth++
-			deepest = max(deepest, depth)
-		case b == ']' || b == '}':
-			depth--
-		}
-	}
-	return deepest
-}
 
 func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 

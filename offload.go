@@ -248,7 +248,7 @@ func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.cfg.Now().Sub(commitTime(id)) <= s.cfg.Settle {
+	if s.cfg.now().Sub(commitTime(id)) <= s.cfg.Settle {
 		return false, nil // its commit may still land, or not be indexed yet
 	}
 	for shard := range s.cfg.ScanShards {

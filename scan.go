@@ -78,7 +78,7 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 		yield(Commit{}, err)
 		return
 	}
-	hi := scanHorizon(s.cfg.Now(), settle)
+	hi := scanHorizon(s.cfg.now(), settle)
 	if hi.Compare(lo) < 0 {
 		return
 	}
