@@ -20,10 +20,9 @@ import (
 // CommitID, so calling Append again with it is an idempotent retry: if the
 // first attempt was stored, the retry reports success and writes nothing.
 //
-// Errors: a validation error (ErrEmptyAggregateID, ErrNegativeVersion,
-// ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidUTF8,
-// ErrEmptyMetadataKey, ErrInvalidCommitID, ErrAggregateIDTooLong,
-// ErrCommitTooLarge) before any request, so nothing is written; *VersionConflictError when another commit holds the version;
+// Errors: ErrInvalidCommit or ErrCommitTooLarge before any request, so
+// nothing is written; *VersionConflictError when another commit holds the
+// version;
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
@@ -96,7 +95,7 @@ func (s *Store) assignCommitID(c *Commit) error {
 	}
 	id, err := parseCommitID(c.CommitID)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: commit id: %v", ErrInvalidCommit, err)
 	}
 	c.CommittedAt = commitTime(id)
 	return nil

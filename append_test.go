@@ -151,15 +151,15 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 		c    eventstore.Commit
 		want error
 	}{
-		{"empty aggregate id", eventstore.Commit{Events: []eventstore.Event{good}}, eventstore.ErrEmptyAggregateID},
-		{"aggregate id too long", eventstore.Commit{AggregateID: strings.Repeat("a", 2049), Events: []eventstore.Event{good}}, eventstore.ErrAggregateIDTooLong},
-		{"aggregate id not UTF-8", eventstore.Commit{AggregateID: "a\xff", Events: []eventstore.Event{good}}, eventstore.ErrAggregateIDTooLong},
-		{"negative version", eventstore.Commit{AggregateID: "a", Version: -1, Events: []eventstore.Event{good}}, eventstore.ErrNegativeVersion},
-		{"no events", eventstore.Commit{AggregateID: "a"}, eventstore.ErrNoEvents},
-		{"event without type", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{good, {Data: json.RawMessage(`1`)}}}, eventstore.ErrEmptyEventType},
-		{"invalid JSON", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{{Type: "t", Data: json.RawMessage(`{"a":`)}}}, eventstore.ErrInvalidEventData},
-		{"invalid commit id", eventstore.Commit{AggregateID: "a", CommitID: "not-a-ulid", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommitID},
-		{"lower-case commit id", eventstore.Commit{AggregateID: "a", CommitID: "01jz0000000000000000000001", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommitID},
+		{"empty aggregate id", eventstore.Commit{Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"aggregate id too long", eventstore.Commit{AggregateID: strings.Repeat("a", 2049), Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"aggregate id not UTF-8", eventstore.Commit{AggregateID: "a\xff", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"negative version", eventstore.Commit{AggregateID: "a", Version: -1, Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"no events", eventstore.Commit{AggregateID: "a"}, eventstore.ErrInvalidCommit},
+		{"event without type", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{good, {Data: json.RawMessage(`1`)}}}, eventstore.ErrInvalidCommit},
+		{"invalid JSON", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{{Type: "t", Data: json.RawMessage(`{"a":`)}}}, eventstore.ErrInvalidCommit},
+		{"invalid commit id", eventstore.Commit{AggregateID: "a", CommitID: "not-a-ulid", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"lower-case commit id", eventstore.Commit{AggregateID: "a", CommitID: "01jz0000000000000000000001", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
 		{"over 400 KB", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{huge}}, eventstore.ErrCommitTooLarge},
 	}
 	for _, tt := range tests {

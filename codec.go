@@ -263,7 +263,7 @@ func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error
 		return fail("%v", err)
 	}
 	if c.Version < 0 {
-		return fail("%v", ErrNegativeVersion)
+		return fail("%v", errNegativeVersion)
 	}
 	if c.CommitID, err = stringAttr(item, attrCommitID); err != nil {
 		return fail("%v", err)

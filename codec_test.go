@@ -137,7 +137,7 @@ func TestDecodeRefusesInflationBomb(t *testing.T) {
 func TestValidateNamesTheProblem(t *testing.T) {
 	c := Commit{AggregateID: "acct", Version: 4, Events: []Event{{Type: "a"}, {Type: "b", Data: json.RawMessage("{")}}}
 	err := c.validate()
-	if !errors.Is(err, ErrInvalidEventData) || !strings.Contains(err.Error(), `"acct" version 4 event 1 (b)`) {
-		t.Errorf("validate = %v, want ErrInvalidEventData naming the event", err)
+	if !errors.Is(err, errInvalidEventData) || !strings.Contains(err.Error(), `"acct" version 4 event 1 (b)`) {
+		t.Errorf("validate = %v, want errInvalidEventData naming the event", err)
 	}
 }

@@ -22,8 +22,8 @@ import (
 
 // validationErrors are the sentinels a commit that fails validate or
 // encodeItem may match.
-var validationErrors = []error{ErrEmptyAggregateID, ErrAggregateIDTooLong, ErrNegativeVersion, ErrNoEvents,
-	ErrEmptyEventType, ErrInvalidEventData, ErrInvalidCommitID, ErrCommitTooLarge, ErrInvalidUTF8, ErrEmptyMetadataKey}
+var validationErrors = []error{errEmptyAggregateID, errAggregateIDTooLong, errNegativeVersion, errNoEvents,
+	errEmptyEventType, errInvalidEventData, errNotULID, ErrCommitTooLarge, errInvalidUTF8, errEmptyMetadataKey}
 
 func isOneOf(err error, targets []error) bool {
 	for _, t := range targets {
@@ -251,8 +251,8 @@ func FuzzParseCommitID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		id, err := parseCommitID(s)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidCommitID) {
-				t.Fatalf("parseCommitID(%q) error %v does not match ErrInvalidCommitID", s, err)
+			if !errors.Is(err, errNotULID) {
+				t.Fatalf("parseCommitID(%q) error %v does not match errNotULID", s, err)
 			}
 		} else if len(s) != 26 || id.String() != s || commitTime(id).UnixMilli() != int64(id.Time()) {
 			t.Fatalf("parseCommitID(%q) = %s at %v: not canonical", s, id, commitTime(id))
@@ -294,8 +294,8 @@ func TestValidDataAlwaysDecodes(t *testing.T) {
 				t.Fatalf("depth %d (%.2s): validate = %v", d, data, err)
 			}
 			if err != nil {
-				if !errors.Is(err, ErrInvalidEventData) {
-					t.Fatalf("depth %d: %v, want ErrInvalidEventData", d, err)
+				if !errors.Is(err, errInvalidEventData) {
+					t.Fatalf("depth %d: %v, want errInvalidEventData", d, err)
 				}
 				continue
 			}

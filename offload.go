@@ -242,11 +242,11 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
 	parts := strings.Split(key, "/")
 	if len(parts) != 3 {
-		return false, fmt.Errorf("%w: %q is not a key of offloaded events", ErrInvalidCommitID, key)
+		return false, fmt.Errorf("%w: %q", errNotBlobKey, key)
 	}
 	id, err := parseCommitID(parts[2])
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %q: %v", errNotBlobKey, key, err)
 	}
 	if s.cfg.now().Sub(commitTime(id)) <= s.cfg.Settle {
 		return false, nil // its commit may still land, or not be indexed yet

@@ -25,7 +25,7 @@ type scanOptions struct {
 // CommitID time is older than now minus d are yielded. 0 yields everything
 // visible now, which may skip a commit that lands later with an older
 // CommitID; use it only where that is acceptable (tests, a one-off export
-// of a quiet table). A negative d makes the scan yield ErrInvalidSettle.
+// of a quiet table). A negative d makes the scan yield an error.
 func WithSettle(d time.Duration) ScanOption {
 	return func(o *scanOptions) { o.settle = d }
 }
@@ -66,7 +66,7 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 		opt(&o)
 	}
 	if o.settle < 0 {
-		return ulid.ULID{}, 0, fmt.Errorf("%w: %v", ErrInvalidSettle, o.settle)
+		return ulid.ULID{}, 0, fmt.Errorf("%w: %v", errNegativeSettle, o.settle)
 	}
 	lo, err := scanStart(after)
 	return lo, o.settle, err
@@ -106,7 +106,7 @@ func scanStart(after string) (ulid.ULID, error) {
 	}
 	id, err := parseCommitID(after)
 	if err != nil {
-		return id, fmt.Errorf("eventstore: scan checkpoint: %w", err)
+		return id, fmt.Errorf("%w: scan checkpoint: %v", ErrInvalidCommitID, err)
 	}
 	next, ok := increment(id)
 	if !ok {

@@ -308,7 +308,7 @@ func (s *Store) recordShards(ctx context.Context) (int, error) {
 	}
 	n, err := numberAttr(item, attrScanShards)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrCorruptCommit, s.cfg.Table, err)
+		return 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
 	}
 	return int(n), nil
 }

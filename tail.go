@@ -23,7 +23,7 @@ const (
 // per shard.
 //
 // Tail ends only when ctx is done, yielding ctx's error once, or on an error
-// that retrying cannot cure (a bad checkpoint, ErrInvalidSettle,
+// that retrying cannot cure (a bad checkpoint, a negative settle window,
 // ErrShardMismatch, an item that does not decode), yielded once. Transient
 // errors (throttling, 5xx, network) are retried from the last yielded
 // commit, so none is skipped or repeated. It is safe for concurrent use.
