@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -277,7 +279,7 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 		case attempt >= s.cfg.AppendNextAttempts:
 			return c, fmt.Errorf("eventstore: AppendNext of aggregate %q gave up after %d attempts: %w", c.AggregateID, attempt, err)
 		}
-		if !sleep(ctx, pause.NextBackOff()) {
+		if !retry.Sleep(ctx, pause.NextBackOff()) {
 			return c, fmt.Errorf("eventstore: AppendNext of aggregate %q: %w", c.AggregateID, ctx.Err())
 		}
 	}

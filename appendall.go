@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -181,11 +183,11 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 			}
 		case deadlineHit:
 			return s.settleAll(ctx, commits, err)
-		case ctx.Err() != nil || !transient(err):
+		case ctx.Err() != nil || !retry.Transient(err):
 			return unknownAll(commits, err)
 		}
 		cause = err
-		if !sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.now()), 0))) {
+		if !retry.Sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.now()), 0))) {
 			return unknownAll(commits, ctx.Err())
 		}
 	}

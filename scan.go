@@ -90,12 +90,26 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	merge(s.readShards(ctx, queries, &wg), func(c Commit, err error) bool {
-		if err == nil && ctx.Err() != nil { // nothing more once the caller cancelled
+	readers := s.readShards(ctx, queries, &wg)
+	sources := make([]sorted[Commit], len(readers))
+	for i, r := range readers {
+		sources[i] = r
+	}
+	last := ""
+	mergeSorted(sources, func(a, b Commit) bool { return a.CommitID < b.CommitID }, func(c Commit, err error) bool {
+		switch {
+		case err != nil:
+			return yield(c, err)
+		case ctx.Err() != nil: // nothing more once the caller cancelled
 			yield(Commit{}, ctx.Err())
 			return false
+		case c.CommitID <= last:
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last))
+			return false
 		}
-		return yield(c, err)
+		last = c.CommitID
+		return yield(c, nil)
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/cenkalti/backoff/v4"
 )
 
@@ -56,28 +58,16 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 			case ctx.Err() != nil:
 				yield(Commit{}, ctx.Err())
 				return
-			case failed != nil && !transient(failed):
+			case failed != nil && !retry.Transient(failed):
 				yield(Commit{}, failed)
 				return
 			case progressed:
 				idle.Reset()
 			}
-			if !sleep(ctx, idle.NextBackOff()) {
+			if !retry.Sleep(ctx, idle.NextBackOff()) {
 				yield(Commit{}, ctx.Err())
 				return
 			}
 		}
-	}
-}
-
-// sleep waits for d, false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
