@@ -214,7 +214,7 @@ func TestExpectedStateBadInput(t *testing.T) {
 		})
 	}
 	if _, err := s.LatestVersion(ctxT(t), ""); !errors.Is(err, eventstore.ErrInvalidCommit) {
-		t.Errorf("LatestVersion(\"\"): %v, want ErrEmptyAggregateID", err)
+		t.Errorf("LatestVersion(\"\"): %v, want ErrInvalidCommit", err)
 	}
 	if _, err := s.Exists(ctxT(t), string(make([]byte, 2049))); !errors.Is(err, eventstore.ErrInvalidCommit) {
 		t.Errorf("Exists of a 2049-byte id: %v, want ErrAggregateIDTooLong", err)

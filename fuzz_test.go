@@ -34,7 +34,7 @@ func isOneOf(err error, targets []error) bool {
 	return false
 }
 
-// FuzzDecodeItem feeds decodeItem attribute maps built from arbitrary
+// FuzzDecodeItem feeds decodeStored attribute maps built from arbitrary
 // values, with attributes missing or of the wrong type, and events as
 // plain, compressed, truncated or arbitrary binary payloads. What decodes
 // must be a valid commit that encodes and decodes to itself; what does not
@@ -52,12 +52,12 @@ func FuzzDecodeItem(f *testing.F) {
 		c, err := decodeCommit(item)
 		if err != nil {
 			if !errors.Is(err, ErrCorruptCommit) {
-				t.Fatalf("decodeItem error %v does not match ErrCorruptCommit", err)
+				t.Fatalf("decodeStored error %v does not match ErrCorruptCommit", err)
 			}
 			return
 		}
 		if err := c.validate(); err != nil {
-			t.Fatalf("decodeItem returned a commit that does not validate: %v\n%#v", err, c)
+			t.Fatalf("decodeStored returned a commit that does not validate: %v\n%#v", err, c)
 		}
 		again, err := encodeCommit(c)
 		if errors.Is(err, ErrCommitTooLarge) {
@@ -141,7 +141,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		}
 		events, err := decodeEvents(av)
 		if err != nil {
-			return // decodeItem wraps it in ErrCorruptCommit
+			return // decodeStored wraps it in ErrCorruptCommit
 		}
 		c := Commit{AggregateID: "a", Events: events}
 		if err := c.validate(); err != nil {
@@ -211,7 +211,7 @@ func FuzzCommitRoundTrip(f *testing.F) {
 		}
 		got, err := decodeCommit(item)
 		if err != nil {
-			t.Fatalf("decodeItem of an encoded valid commit: %v", err)
+			t.Fatalf("decodeStored of an encoded valid commit: %v", err)
 		}
 		if diff := cmp.Diff(normalized(c), got); diff != "" {
 			t.Fatalf("round trip (-sent +decoded):\n%s", diff)

@@ -47,7 +47,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 					return false
 				}
 				progressed = true
-				id, _ := parseCommitID(c.CommitID) // decodeItem parsed it already
+				id, _ := parseCommitID(c.CommitID) // decodeStored parsed it already
 				lo, _ = increment(id)
 				stopped = !yield(c, nil)
 				return !stopped
