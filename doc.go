@@ -109,10 +109,9 @@
 // eventually consistently. With Config.Stream, CreateTable enables the
 // table's DynamoDB stream, and ParseImage (or ParseImageJSON, for the JSON a
 // Lambda function receives) turns a record's new image back into its
-// Commit. Events, Fold and LoadHistory give aws-event-stream's views of an
-// aggregate. Config.Observer hears of every operation: requests, consumed
-// capacity, retries, conflicts, recognised duplicates, late refusals and
-// scan lag.
+// Commit. Events and Fold give aws-event-stream's views of an aggregate.
+// Config.Observer hears of every operation: requests, consumed capacity,
+// retries, conflicts, recognised duplicates, late refusals and scan lag.
 //
 // # Time to live
 //
