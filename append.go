@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -66,6 +67,7 @@ func (s *Store) prepare(c *Commit) (packed, error) {
 	if err := s.assignCommitID(c); err != nil {
 		return packed{}, err
 	}
+	trimData(c)
 	if err := c.validate(); err != nil {
 		return packed{}, err
 	}
@@ -73,12 +75,8 @@ func (s *Store) prepare(c *Commit) (packed, error) {
 	if err != nil {
 		return packed{}, err
 	}
-	if s.cfg.Offload == nil || valueSize(p.events) <= s.cfg.OffloadAbove {
-		// The item's size, checked before any request. (An offloaded
-		// commit's item is a few hundred bytes.)
-		if _, err := s.encodeItem(*c, p); err != nil {
-			return packed{}, err
-		}
+	if err := s.checkFits(*c, p); err != nil { // before any request
+		return packed{}, err
 	}
 	if fresh {
 		c.CommitID = ""
@@ -95,11 +93,11 @@ func (s *Store) assignCommitID(c *Commit) error {
 		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
 		return nil
 	}
-	id, err := parseCommitID(c.CommitID)
+	id, canonical, err := parseAnyCase(c.CommitID)
 	if err != nil {
 		return fmt.Errorf("%w: commit id: %v", ErrInvalidCommit, err)
 	}
-	c.CommittedAt = commitTime(id)
+	c.CommitID, c.CommittedAt = canonical, commitTime(id)
 	return nil
 }
 
@@ -111,21 +109,28 @@ func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
 		return c, err
 	}
 	if err := s.checkShards(ctx); err != nil {
-		return c, err
+		return c, failedBefore(err)
 	}
 	if err := s.storeBlobs(ctx, enc); err != nil {
-		return c, err
+		return c, failedBefore(err)
 	}
 	if err := s.put(ctx, c, enc.item); err != nil {
-		s.dropBlobs(ctx, err, []Commit{c}, enc)
+		s.dropBlobs(ctx, err, nil, enc)
 		return c, err
 	}
 	return c, s.notify(ctx, c)
 }
 
-// put writes item unless its key is taken. A taken key holding c's own
-// CommitID is an earlier attempt of this same commit (an SDK retry after a
-// lost response, or the caller's retry): success, nothing written twice.
+// put writes item unless its key is taken. A taken key holding c itself
+// (same CommitID and content, see identity.go) is an earlier attempt of
+// this same commit (an SDK retry after a lost response, or the caller's
+// retry): success, nothing written twice.
+//
+// The common case sends the plain condition attribute_not_exists on the
+// key, which costs DynamoDB less than the fence-aware one (putCondition).
+// Only when it fails on a fence (see fence.go) that did not refuse c is
+// the put sent once more, with the fence-aware condition; a fence that
+// refused c is ErrCommitDeadline, as before.
 //
 // No attempt is sent after the writer deadline: the request context ends
 // there, which stops the SDK's retries too. When the deadline ends the
@@ -138,26 +143,31 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	}
 	putCtx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
-	cond, names, values := putCondition(c.CommitID)
-	_, err := s.client.PutItem(putCtx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(s.cfg.Table),
-		Item:                                item,
-		ConditionExpression:                 cond,
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var failed *types.ConditionalCheckFailedException
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &failed):
-		return s.heldBy(ctx, c, failed.Item, err)
-	case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
-		return s.settle(ctx, c, err)
-	default:
-		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): %w",
-			c.AggregateID, c.Version, c.CommitID, err)
+	cond, names, values := plainCondition()
+	for fenced := false; ; fenced = true {
+		_, err := s.client.PutItem(putCtx, &dynamodb.PutItemInput{
+			TableName:                           aws.String(s.cfg.Table),
+			Item:                                item,
+			ConditionExpression:                 cond,
+			ExpressionAttributeNames:            names,
+			ExpressionAttributeValues:           values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var failed *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &failed) && !fenced && isFence(failed.Item) && !refused(failed.Item, c.CommitID):
+			cond, names, values = putCondition(c.CommitID) // a fence of other commits: replace it
+			continue
+		case errors.As(err, &failed):
+			return s.heldBy(ctx, c, failed.Item, err)
+		case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
+			return s.settle(ctx, c, err)
+		default:
+			return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit)",
+				c.AggregateID, c.Version, c.CommitID)
+		}
 	}
 }
 
@@ -169,6 +179,9 @@ func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.Attr
 	}
 	holder, _ := stringAttr(item, attrCommitID)
 	if holder == c.CommitID {
+		if err := s.sameCommit(ctx, c, item); err != nil {
+			return err
+		}
 		note(ctx, func(o *Observation) { o.Duplicates++ })
 		return nil
 	}
@@ -183,8 +196,8 @@ func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.Attr
 func (s *Store) settle(ctx context.Context, c Commit, cause error) error {
 	held, err := s.fence(ctx, c)
 	if err != nil {
-		return fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed: %w",
-			c.AggregateID, c.Version, c.CommitID, err)
+		return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed",
+			c.AggregateID, c.Version, c.CommitID)
 	}
 	if held != nil {
 		return s.heldBy(ctx, c, held, cause)
@@ -267,7 +280,10 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 		if fresh || attempt > 1 {
 			latest, _, err := s.latest(ctx, c.AggregateID)
 			if err != nil {
-				return c, err
+				return c, failedBefore(err)
+			}
+			if latest == math.MaxInt64 {
+				return c, fmt.Errorf("%w: %w: aggregate %q is at version %d, nothing is written", ErrInvalidCommit, errNoNextVersion, c.AggregateID, latest)
 			}
 			c.Version = latest + 1
 		}
@@ -311,7 +327,7 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 	}
 	latest, holder, err := s.latest(ctx, c.AggregateID)
 	if err != nil {
-		return c, err
+		return c, failedBefore(err)
 	}
 	if latest < 0 {
 		c, err = s.write(ctx, c, p)
@@ -322,17 +338,22 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 	}
 	if latest > 0 {
 		holder = ""
-		if retry { // is version 0 this commit, stored by the earlier call?
-			item, err := s.readKey(ctx, c)
-			if err != nil {
-				return c, fmt.Errorf("eventstore: AppendNew of aggregate %q: %w", c.AggregateID, err)
-			}
-			holder, _ = stringAttr(item, attrCommitID)
-		}
 	}
-	if holder == c.CommitID {
-		note(ctx, func(o *Observation) { o.Duplicates++ })
-		return c, nil
+	if retry && (latest > 0 || holder == c.CommitID) {
+		// Is version 0 this commit, stored by the earlier call? Read it
+		// whole, to compare its content, and announce it again, as Append
+		// does: the earlier call may have failed to.
+		item, err := s.readKey(ctx, c)
+		if err != nil {
+			return c, unknown(err, "eventstore: AppendNew of aggregate %q (commit %s, outcome unknown: retry with this commit)", c.AggregateID, c.CommitID)
+		}
+		if holder, _ = stringAttr(item, attrCommitID); holder == c.CommitID {
+			if err := s.sameCommit(ctx, c, item); err != nil {
+				return c, err
+			}
+			note(ctx, func(o *Observation) { o.Duplicates++ })
+			return c, s.notify(ctx, c)
+		}
 	}
 	note(ctx, func(o *Observation) { o.Conflicts++ })
 	return c, fmt.Errorf("%w: aggregate %q has commits up to version %d (%w)", ErrAggregateExists, c.AggregateID, latest,

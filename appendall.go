@@ -78,13 +78,14 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 		return out, err
 	}
 	if err := s.checkShards(ctx); err != nil {
-		return out, err
+		return out, failedBefore(err)
 	}
 	if err := s.storeBlobs(ctx, encs...); err != nil {
-		return out, err
+		return out, failedBefore(err)
 	}
-	if err := s.transact(ctx, out, items); err != nil {
-		s.dropBlobs(ctx, err, out, encs...)
+	keep := map[string]bool{} // blob keys of the stored items met
+	if err := s.transact(ctx, out, items, keep); err != nil {
+		s.dropBlobs(ctx, err, keep, encs...)
 		return out, err
 	}
 	var errs []error
@@ -154,7 +155,10 @@ func (s *Store) encodeAll(commits []Commit, packs []packed) ([]encoded, []map[st
 // transact writes the items in one transaction, sent again after
 // transaction conflicts, throttling and transient errors until the
 // deadline of the earliest commit; past it, reads of the keys settle.
-func (s *Store) transact(ctx context.Context, commits []Commit, items []map[string]types.AttributeValue) error {
+//
+// keep collects the blob keys of the stored items the outcome was read
+// from, which a cleanup must not delete.
+func (s *Store) transact(ctx context.Context, commits []Commit, items []map[string]types.AttributeValue, keep map[string]bool) error {
 	in := s.transactInput(items)
 	deadline := slices.MinFunc(commits, func(a, b Commit) int { return a.CommittedAt.Compare(b.CommittedAt) }).
 		CommittedAt.Add(s.cfg.MaxCommitLatency)
@@ -164,7 +168,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 	for attempt := 0; ; attempt++ {
 		remaining := deadline.Sub(s.cfg.now())
 		if remaining <= 0 {
-			return s.settleAll(ctx, commits, cause)
+			return s.settleAll(ctx, commits, cause, keep)
 		}
 		if attempt > 0 {
 			note(ctx, func(o *Observation) { o.Retries++ })
@@ -178,11 +182,11 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 		case err == nil:
 			return nil
 		case errors.As(err, &canceled):
-			if done, err := s.cancelled(ctx, commits, canceled); done {
+			if done, err := s.cancelled(ctx, commits, canceled, keep); done {
 				return err
 			}
 		case deadlineHit:
-			return s.settleAll(ctx, commits, err)
+			return s.settleAll(ctx, commits, err, keep)
 		case ctx.Err() != nil || !retry.Transient(err):
 			return unknownAll(commits, err)
 		}
@@ -217,16 +221,17 @@ func (s *Store) transactInput(items []map[string]types.AttributeValue) *dynamodb
 }
 
 func unknownAll(commits []Commit, err error) error {
-	return fmt.Errorf("eventstore: AppendAll of %d commits (outcome unknown: retry with the returned commits): %w", len(commits), err)
+	return unknown(err, "eventstore: AppendAll of %d commits (outcome unknown: retry with the returned commits)", len(commits))
 }
 
 // cancelled interprets a cancelled transaction: done, with the outcome, or
 // not done when it is worth sending again (a transaction conflict with a
 // concurrent writer, throttling).
-func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.TransactionCanceledException) (bool, error) {
-	var conflicts []error
+func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.TransactionCanceledException, keep map[string]bool) (bool, error) {
+	var found []error
 	var others []string
-	own, again := 0, false
+	var own []int
+	again := false
 	for i, r := range e.CancellationReasons {
 		if i >= len(commits) {
 			break
@@ -237,14 +242,17 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 			if refused(r.Item, commits[i].CommitID) { // a settle elsewhere refused the group
 				return true, s.lateAll(ctx, commits)
 			}
-			holder, err := s.holder(ctx, commits[i], r.Item)
-			switch {
-			case err != nil:
+			item, err := s.heldItem(ctx, commits[i], r.Item, keep)
+			if err != nil {
 				return true, unknownAll(commits, err)
-			case holder == commits[i].CommitID:
-				own++
+			}
+			switch err := s.whoHolds(ctx, commits[i], item, e); {
+			case err == nil:
+				own = append(own, i)
+			case errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommitMismatch):
+				found = append(found, err)
 			default:
-				conflicts = append(conflicts, &VersionConflictError{AggregateID: commits[i].AggregateID, Version: commits[i].Version, CommitID: holder, Err: e})
+				return true, unknownAll(commits, err)
 			}
 		case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
 			again = true
@@ -253,13 +261,13 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 		}
 	}
 	switch {
-	case len(conflicts) > 0:
-		return true, s.conflictAll(ctx, commits, conflicts)
-	case own == len(commits):
-		note(ctx, func(o *Observation) { o.Duplicates += own })
+	case len(found) > 0:
+		return true, s.conflictAll(ctx, commits, found)
+	case len(own) == len(commits):
+		note(ctx, func(o *Observation) { o.Duplicates += len(own) })
 		return true, nil
-	case own > 0:
-		return true, partlyStored(commits, own)
+	case len(own) > 0:
+		return true, s.partlyStored(ctx, commits, own)
 	case len(others) > 0:
 		return true, fmt.Errorf("eventstore: AppendAll of %d commits cancelled, none stored: %s: %w", len(commits), strings.Join(others, "; "), e)
 	case again:
@@ -268,39 +276,64 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 	return true, fmt.Errorf("eventstore: AppendAll of %d commits cancelled, none stored: %w", len(commits), e)
 }
 
-func (s *Store) conflictAll(ctx context.Context, commits []Commit, conflicts []error) error {
-	note(ctx, func(o *Observation) { o.Conflicts += len(conflicts) })
-	return fmt.Errorf("eventstore: AppendAll: %d of %d commits conflict, none stored: %w", len(conflicts), len(commits), errors.Join(conflicts...))
+// whoHolds interprets the commit item that holds c's key: nil if it is c
+// itself, a *VersionConflictError if another commit, a *CommitMismatchError
+// if c's CommitID with other content, or the error of reading it.
+func (s *Store) whoHolds(ctx context.Context, c Commit, item map[string]types.AttributeValue, cause error) error {
+	holder, _ := stringAttr(item, attrCommitID)
+	if holder != c.CommitID {
+		return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
+	}
+	return s.sameCommit(ctx, c, item)
 }
 
-func partlyStored(commits []Commit, stored int) error {
-	return fmt.Errorf("eventstore: AppendAll: %d of %d commits were stored by an earlier AppendAll of another group, the others are not stored: retry with the same group",
-		stored, len(commits))
+func (s *Store) conflictAll(ctx context.Context, commits []Commit, found []error) error {
+	n := len(Conflicts(errors.Join(found...)))
+	note(ctx, func(o *Observation) { o.Conflicts += n })
+	return fmt.Errorf("eventstore: AppendAll: %d of %d commits conflict or are stored with other content, none of the group is stored: %w",
+		len(found), len(commits), errors.Join(found...))
 }
 
-// holder returns the CommitID of the item that holds c's key: the one the
-// cancellation returned, or else read consistently.
-func (s *Store) holder(ctx context.Context, c Commit, item map[string]types.AttributeValue) (string, error) {
+// partlyStored is the outcome of a group some of whose commits (own) are
+// stored already, by an earlier write of another group: this group, all
+// or nothing, can never be stored, and its other commits are not. The
+// error holds a *VersionConflictError for each stored one, naming its own
+// CommitID, so that the caller reloads and appends the others.
+func (s *Store) partlyStored(ctx context.Context, commits []Commit, own []int) error {
+	held := make([]error, len(own))
+	for j, i := range own {
+		c := commits[i]
+		held[j] = &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: c.CommitID}
+	}
+	note(ctx, func(o *Observation) { o.Conflicts += len(own) })
+	return fmt.Errorf("eventstore: AppendAll: %d of %d commits are stored already, by an earlier write without the others; a transaction is all or nothing, so this group can never be stored and none of its other commits is: reload and append the others: %w",
+		len(own), len(commits), errors.Join(held...))
+}
+
+// heldItem returns the item that holds c's key: the one the cancellation
+// returned, or else read consistently. The blob key of a stored item goes
+// to keep.
+func (s *Store) heldItem(ctx context.Context, c Commit, item map[string]types.AttributeValue, keep map[string]bool) (map[string]types.AttributeValue, error) {
 	if item == nil {
 		var err error
 		if item, err = s.readKey(ctx, c); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	id, _ := stringAttr(item, attrCommitID)
-	return id, nil
+	if ref, _ := decodeRef(item); ref != nil {
+		keep[ref.key] = true
+	}
+	return item, nil
 }
 
-// readKey reads the CommitID stored at c's key, consistently; nil if no
-// commit is (nothing, or a fence).
+// readKey reads the commit item stored at c's key, consistently; nil if
+// no commit is (nothing, or a fence).
 func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
 	out, err := withRetry(ctx, func() (*dynamodb.GetItemOutput, error) {
 		return s.client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:                aws.String(s.cfg.Table),
-			Key:                      keyOf(c.AggregateID, c.Version),
-			ConsistentRead:           aws.Bool(true),
-			ProjectionExpression:     aws.String("#c"),
-			ExpressionAttributeNames: map[string]string{"#c": attrCommitID},
+			TableName:      aws.String(s.cfg.Table),
+			Key:            keyOf(c.AggregateID, c.Version),
+			ConsistentRead: aws.Bool(true),
 		})
 	})
 	if err != nil {
@@ -318,7 +351,7 @@ func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.Attribu
 // never apply, even if an attempt is still on its way (ErrCommitDeadline).
 // Otherwise reads of the other keys tell whether the group is stored
 // (success) or which commits hold its versions (conflicts).
-func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) error {
+func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error, keep map[string]bool) error {
 	held, err := s.fence(ctx, commits[0])
 	if err != nil {
 		return unknownAll(commits, fmt.Errorf("deadline passed: %w", err))
@@ -326,8 +359,8 @@ func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) er
 	if held == nil || refused(held, commits[0].CommitID) {
 		return s.lateAll(ctx, commits)
 	}
-	var conflicts []error
-	stored := 0
+	var found []error
+	var own []int
 	for i, c := range commits {
 		item := held
 		if i > 0 {
@@ -335,23 +368,29 @@ func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error) er
 				return unknownAll(commits, fmt.Errorf("deadline passed, settle read failed: %w", err))
 			}
 		}
-		holder, _ := stringAttr(item, attrCommitID)
-		switch {
-		case item == nil:
-		case holder == c.CommitID:
-			stored++
+		if item == nil {
+			continue
+		}
+		if item, err = s.heldItem(ctx, c, item, keep); err != nil {
+			return unknownAll(commits, err)
+		}
+		switch err := s.whoHolds(ctx, c, item, cause); {
+		case err == nil:
+			own = append(own, i)
+		case errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommitMismatch):
+			found = append(found, err)
 		default:
-			conflicts = append(conflicts, &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause})
+			return unknownAll(commits, err)
 		}
 	}
 	switch {
-	case stored == len(commits):
-		note(ctx, func(o *Observation) { o.Duplicates += stored })
+	case len(own) == len(commits):
+		note(ctx, func(o *Observation) { o.Duplicates += len(own) })
 		return nil
-	case len(conflicts) > 0:
-		return s.conflictAll(ctx, commits, conflicts)
+	case len(found) > 0:
+		return s.conflictAll(ctx, commits, found)
 	}
-	return partlyStored(commits, stored)
+	return s.partlyStored(ctx, commits, own)
 }
 
 // lateAll is the error of a group refused after its deadline.

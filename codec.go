@@ -31,6 +31,7 @@ import (
 	"io"
 	"maps"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -123,13 +124,44 @@ func (s *Store) encodeItem(c Commit, p packed) (encoded, error) {
 		expires := c.CommittedAt.Add(s.cfg.TTL).Unix()
 		enc.item[attrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}
 	}
-	if s.cfg.Offload != nil && valueSize(events) > s.cfg.OffloadAbove {
-		enc.blobKey, enc.blob = blobKey(c), compressed(events, p.raw)
+	if s.offloads(enc.item) {
+		enc.blob = compressed(events, p.raw)
+		enc.blobKey = blobKey(c, enc.blob)
 		delete(enc.item, attrEvents)
 		maps.Copy(enc.item, refAttributes(enc.blobKey, enc.blob))
 	}
 	return enc, checkItemSize(c, enc.item)
 }
+
+// offloads reports whether a commit whose item, events inline, is item has
+// its events offloaded: with Config.Offload, when they pass
+// Config.OffloadAbove, or when the whole item would pass DynamoDB's limit
+// (large commit metadata leaves less room for the events; metadata itself
+// is never offloaded).
+func (s *Store) offloads(item map[string]types.AttributeValue) bool {
+	return s.cfg.Offload != nil && (valueSize(item[attrEvents]) > s.cfg.OffloadAbove || itemSize(item) > maxItemBytes)
+}
+
+// checkFits checks, before any request, every limit DynamoDB enforces on
+// c's item: its size (the largest a blob key and checksum can make it, when
+// the events are offloaded, without compressing and hashing them twice).
+// Attribute names are the store's own; commit metadata keys, the only map
+// keys, are checked by validate; the item nests two levels deep (the item,
+// the metadata map), far under DynamoDB's 32.
+func (s *Store) checkFits(c Commit, p packed) error {
+	item := commitItem(c, s.shardOf(c.AggregateID), p.events)
+	if !s.offloads(item) {
+		_, err := s.encodeItem(c, p)
+		return err
+	}
+	delete(item, attrEvents)
+	maps.Copy(item, refAttributes(strings.Repeat("k", maxBlobKeyBytes), nil))
+	item[attrAggregateShard], item[attrExpiresAt] = item[attrShard], item[attrShard] // as if all the optional attributes were there
+	return checkItemSize(c, item)
+}
+
+// maxBlobKeyBytes is the length of a blob key (see blobKey), at most.
+const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16
 
 // commitItem is the item of a commit whose events are encoded already.
 func commitItem(c Commit, shard int, events types.AttributeValue) map[string]types.AttributeValue {
@@ -150,8 +182,12 @@ func commitItem(c Commit, shard int, events types.AttributeValue) map[string]typ
 // checkItemSize refuses an item over DynamoDB's limit, before sending.
 func checkItemSize(c Commit, item map[string]types.AttributeValue) error {
 	if size := itemSize(item); size > maxItemBytes {
-		return fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes, over DynamoDB's limit of %d",
-			ErrCommitTooLarge, c.AggregateID, c.Version, size, maxItemBytes)
+		meta := ""
+		if m, ok := item[attrMetadata]; ok {
+			meta = fmt.Sprintf(" (commit metadata %d bytes, which is never offloaded)", valueSize(m))
+		}
+		return fmt.Errorf("%w: aggregate %q version %d encodes to %d bytes%s, over DynamoDB's limit of %d",
+			ErrCommitTooLarge, c.AggregateID, c.Version, size, meta, maxItemBytes)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -59,6 +60,11 @@ func (c *Commit) check() error {
 	if err := validateMetadata(c.Metadata, false); err != nil {
 		return fmt.Errorf("%w: aggregate %q version %d: commit metadata", err, c.AggregateID, c.Version)
 	}
+	for k := range c.Metadata { // a DynamoDB map's keys; event metadata is JSON, without this limit
+		if len(k) > maxMapKeyBytes {
+			return fmt.Errorf("%w: aggregate %q version %d: key of %d bytes, DynamoDB's limit is %d", errMetadataKeyTooLong, c.AggregateID, c.Version, len(k), maxMapKeyBytes)
+		}
+	}
 	if c.CommitID != "" {
 		if _, err := parseCommitID(c.CommitID); err != nil {
 			return fmt.Errorf("commit id: %w", err)
@@ -94,6 +100,7 @@ func validateData(data json.RawMessage) error {
 	case !utf8.Valid(data):
 		return fmt.Errorf("%w: not UTF-8", errInvalidEventData)
 	case isJSONSpace(data[0]) || isJSONSpace(data[len(data)-1]):
+		// prepare trims it (trimData); a caller of validate alone did not.
 		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", errInvalidEventData)
 	case len(data) > 2*maxDataDepth && !json.Valid(slices.Concat([]byte("[["), data, []byte("]]"))):
 		// Only data this long can nest this deep. Stored, it sits two
@@ -110,6 +117,29 @@ func validateData(data json.RawMessage) error {
 const maxDataDepth = 10000 - 2
 
 func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// trimData trims the JSON whitespace around each event's Data (as
+// json.Encoder's trailing newline), which decoding would not keep, so that
+// the commit Append stores and returns is the one Query reads back, byte
+// for byte. Data that is whitespace only stays, for validation to refuse.
+// The caller's events are not modified: c gets a copy when one changes.
+func trimData(c *Commit) {
+	copied := false
+	for i, e := range c.Events {
+		trimmed := bytes.TrimFunc(e.Data, func(r rune) bool { return r < utf8.RuneSelf && isJSONSpace(byte(r)) })
+		if len(trimmed) == len(e.Data) || len(trimmed) == 0 {
+			continue
+		}
+		if !copied {
+			c.Events, copied = slices.Clone(c.Events), true
+		}
+		c.Events[i].Data = trimmed
+	}
+}
+
+// maxMapKeyBytes is DynamoDB's limit of an attribute name or map key:
+// under 64 KB.
+const maxMapKeyBytes = 64<<10 - 1
 
 // validateMetadata checks that metadata keeps its keys and values: all
 // UTF-8, and no empty key where it becomes a DynamoDB map (emptyKeyOK is

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,19 @@ func parseCommitID(s string) (ulid.ULID, error) {
 		return ulid.ULID{}, fmt.Errorf("%w: %q", errNotULID, s)
 	}
 	return id, nil
+}
+
+// parseAnyCase parses a ULID in canonical form or any other case (Crockford
+// base32 is case-insensitive) and returns it with its canonical string.
+// Input from callers (a checkpoint, a caller-set CommitID) goes through it;
+// items read from the table must be canonical (parseCommitID), since the
+// scan index orders them by their bytes.
+func parseAnyCase(s string) (ulid.ULID, string, error) {
+	id, err := parseCommitID(strings.ToUpper(s))
+	if err != nil {
+		return id, s, fmt.Errorf("%w: %q", errNotULID, s)
+	}
+	return id, id.String(), nil
 }
 
 // commitTime is the instant a ULID carries.

@@ -44,6 +44,22 @@ var (
 	// time): it is NOT stored, and never will be. Retry with a new
 	// CommitID (clear Commit.CommitID), after reloading the aggregate.
 	ErrCommitDeadline = errors.New("eventstore: commit deadline passed, commit not stored")
+	// ErrOutcomeUnknown is matched by every error of a write after which
+	// the commit may or may not be stored: a network failure or a cancelled
+	// ctx while the PutItem (or transaction, or settling fence) was on its
+	// way, throttling past the SDK's retries. Retry with the returned
+	// Commit (same CommitID, same content): the retry stores it, or finds it
+	// stored and reports success. It is also matched by a failed request
+	// before the write (the shard check, AppendNext's and AppendNew's read
+	// of the latest version, the upload of offloaded events), after which
+	// the commit is not stored but the same retry is right, so that a
+	// command handler tells apart three outcomes only: stored (nil or a
+	// *NotifyError), not stored (a validation error, *VersionConflictError,
+	// ErrCommitDeadline, *CommitMismatchError, ErrShardMismatch), unknown.
+	ErrOutcomeUnknown = errors.New("eventstore: outcome unknown, retry with the same commit")
+	// ErrCommitMismatch is matched by every *CommitMismatchError: a retry
+	// found its CommitID stored with other content.
+	ErrCommitMismatch = errors.New("eventstore: commit id stored with other content")
 	// ErrCorruptCommit reports an item in the table that does not decode
 	// as a commit; the wrapping error names the aggregate and version.
 	ErrCorruptCommit = errors.New("eventstore: corrupt commit item")
@@ -85,6 +101,13 @@ var (
 	// errInvalidUTF8: DynamoDB and JSON would replace the bad bytes.
 	errInvalidUTF8      = errors.New("text is not valid UTF-8")
 	errEmptyMetadataKey = errors.New("commit metadata has an empty key")
+	// errMetadataKeyTooLong: DynamoDB refuses map keys of 64 KB or more.
+	errMetadataKeyTooLong = errors.New("commit metadata key of 64 KB or more")
+	// errMetadataTooLarge: commit metadata is never offloaded, so it must
+	// leave room in the item for the rest.
+	errMetadataTooLarge = errors.New("commit metadata too large for one item")
+	// errNoNextVersion: an aggregate at version 2^63-1 has no next one.
+	errNoNextVersion = errors.New("aggregate is at the largest version")
 	errNotULID          = errors.New("not a ULID in canonical form")
 	errNoCommits        = errors.New("no commits to append")
 	errDuplicateCommit  = errors.New("two commits for the same version or with the same commit id")
@@ -138,3 +161,68 @@ func (e *NotifyError) Error() string {
 
 // Unwrap returns the notifier's error.
 func (e *NotifyError) Unwrap() error { return e.Err }
+
+// CommitMismatchError reports that a write found its own CommitID stored at
+// its key with other content: other events (type, data bytes or event
+// metadata) or other commit metadata. Success of a write means "this exact
+// commit is stored", so this is an error: typically the caller kept a
+// returned Commit, changed its events and appended it again. The stored
+// commit is unchanged and nothing was written; append the new content with
+// a new CommitID (clear Commit.CommitID), at a new version. It matches
+// ErrCommitMismatch, and NOT ErrVersionConflict: it is a bug of the
+// caller, not a race another writer won, and reloading does not cure it.
+type CommitMismatchError struct {
+	AggregateID string
+	Version     int64
+	// CommitID is the CommitID of both the stored commit and the one sent.
+	CommitID string
+	// Differs says what differs: "events", "commit metadata", or both.
+	Differs string
+
+	storedKey string // the stored commit's blob key, which must stay
+}
+
+func (e *CommitMismatchError) Error() string {
+	return fmt.Sprintf("eventstore: aggregate %q version %d holds commit %s with other %s than the commit sent with that id (a retry must send the same commit; new content needs a new CommitID)",
+		e.AggregateID, e.Version, e.CommitID, e.Differs)
+}
+
+// Is reports whether target is ErrCommitMismatch.
+func (e *CommitMismatchError) Is(target error) bool { return target == ErrCommitMismatch }
+
+// unknownError is an error after which a write's outcome is unknown: it
+// matches ErrOutcomeUnknown and unwraps to its cause.
+type unknownError struct {
+	msg string
+	err error
+}
+
+// unknown wraps err, the cause, with msg, matching ErrOutcomeUnknown.
+func unknown(err error, format string, args ...any) error {
+	return &unknownError{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+func (e *unknownError) Error() string {
+	if e.msg == "" {
+		return e.err.Error()
+	}
+	return e.msg + ": " + e.err.Error()
+}
+
+// failedBefore marks an error of a request sent before the write (the
+// shard check, a read of the latest version, the upload of offloaded
+// events) as matching ErrOutcomeUnknown, the outcome whose cure (retry
+// with the same Commit) it shares, unless it is final (ErrShardMismatch,
+// ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit).
+func failedBefore(err error) error {
+	for _, final := range []error{ErrShardMismatch, ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit, ErrOutcomeUnknown} {
+		if errors.Is(err, final) {
+			return err
+		}
+	}
+	return &unknownError{err: err}
+}
+
+func (e *unknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+func (e *unknownError) Unwrap() error { return e.err }

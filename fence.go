@@ -66,3 +66,9 @@ func refused(item map[string]types.AttributeValue, commitID string) bool {
 	ss, ok := item[attrRefused].(*types.AttributeValueMemberSS)
 	return ok && isFence(item) && slices.Contains(ss.Value, commitID)
 }
+
+// plainCondition is the condition a put sends first: its key is free. It
+// fails on a fence too, and put then resends with putCondition.
+func plainCondition() (*string, map[string]string, map[string]types.AttributeValue) {
+	return aws.String("attribute_not_exists(#a)"), map[string]string{"#a": attrAggregateID}, nil
+}

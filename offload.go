@@ -6,8 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
+		"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -56,12 +55,16 @@ type blobRef struct {
 }
 
 // blobKey names the blob of a commit: a hash of the aggregate id (ids may
-// be 2 KB of any characters; S3 keys 1 KB), the version and the CommitID,
-// so a retry of the same commit writes the same key and two commits never
-// share one.
-func blobKey(c Commit) string {
+// be 2 KB of any characters; S3 keys 1 KB), the version, the CommitID and
+// the first 16 hex digits of the blob's SHA-256, so that a blob is never
+// overwritten with other content: a retry of the same commit writes the
+// same key with the same bytes, a retry with changed content (an error,
+// see identity.go) writes another key, and two commits never share one.
+// Stores before this change wrote keys without the content hash; their
+// items hold those keys, which stay readable.
+func blobKey(c Commit, blob []byte) string {
 	h := sha256.Sum256([]byte(c.AggregateID))
-	return hex.EncodeToString(h[:16]) + "/" + strconv.FormatInt(c.Version, 10) + "/" + c.CommitID
+	return hex.EncodeToString(h[:16]) + "/" + strconv.FormatInt(c.Version, 10) + "/" + c.CommitID + "/" + checksum(blob)[:16]
 }
 
 // compressed is the DEFLATE form of raw, which packEvents may have made
@@ -150,7 +153,7 @@ func (s *Store) fetchAll(ctx context.Context, commits []Commit, refs []*blobRef)
 
 // storeBlobs writes the offloaded events of commits before their items, at
 // most maxParallelFetches at a time. A retry of the same commit writes the
-// same key again, which is harmless.
+// same key with the same bytes again, which is harmless.
 func (s *Store) storeBlobs(ctx context.Context, encs ...encoded) error {
 	return s.forEachBlob(ctx, encs, func(ctx context.Context, e encoded) error {
 		if err := s.cfg.Offload.Put(ctx, e.blobKey, e.blob); err != nil {
@@ -160,22 +163,57 @@ func (s *Store) storeBlobs(ctx context.Context, encs ...encoded) error {
 	})
 }
 
-// dropBlobs deletes, best effort, the blobs of commits known not to be
-// stored: those err names as conflicts (another commit holds the version),
-// or all of them on ErrCommitDeadline. A blob whose commit may have landed
-// (an unknown outcome) stays; an orphan is never read, since only an item
-// points to a blob. See doc.go, "Large commits".
-func (s *Store) dropBlobs(ctx context.Context, err error, commits []Commit, encs ...encoded) {
-	lost := errors.Is(err, ErrCommitDeadline)
-	for i, e := range encs {
-		if e.blob == nil {
-			continue
+// dropBlobs deletes, best effort, the blobs written for commits that err
+// says are not stored: a conflict (a cancelled transaction stores none of
+// its commits), ErrCommitDeadline, or a *CommitMismatchError. It keeps the
+// keys in keep and those of the stored commits a mismatch names: a blob of
+// the same bytes as a stored commit's has its key. A blob whose commit may
+// have landed (an unknown outcome) stays; an orphan is never read, since
+// only an item points to a blob. See doc.go, "Large commits".
+func (s *Store) dropBlobs(ctx context.Context, err error, keep map[string]bool, encs ...encoded) {
+	if !errors.Is(err, ErrVersionConflict) && !errors.Is(err, ErrCommitDeadline) && !errors.Is(err, ErrCommitMismatch) {
+		return
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return
+	}
+	for _, m := range mismatches(err) {
+		if keep == nil {
+			keep = map[string]bool{}
 		}
-		if lost || slices.ContainsFunc(Conflicts(err), func(v *VersionConflictError) bool {
-			return v.AggregateID == commits[i].AggregateID && v.Version == commits[i].Version
-		}) {
+		keep[m.storedKey] = true
+	}
+	for _, e := range encs {
+		if e.blob != nil && !keep[e.blobKey] {
 			s.cfg.Offload.Delete(ctx, e.blobKey) // best effort
 		}
+	}
+}
+
+// mismatches returns every *CommitMismatchError in err's tree.
+func mismatches(err error) []*CommitMismatchError {
+	var out []*CommitMismatchError
+	walkErrors(err, func(err error) {
+		if m, ok := err.(*CommitMismatchError); ok {
+			out = append(out, m)
+		}
+	})
+	return out
+}
+
+// walkErrors calls visit on every error of err's tree.
+func walkErrors(err error, visit func(error)) {
+	if err == nil {
+		return
+	}
+	visit(err)
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, err := range e.Unwrap() {
+			walkErrors(err, visit)
+		}
+	case interface{ Unwrap() error }:
+		walkErrors(e.Unwrap(), visit)
 	}
 }
 
@@ -223,8 +261,8 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 //		}
 //	}
 func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 {
+	parts := strings.Split(key, "/") // hash/version/CommitID, then the content hash since issue 12
+	if len(parts) != 3 && len(parts) != 4 {
 		return false, fmt.Errorf("%w: %q", errNotBlobKey, key)
 	}
 	id, err := parseCommitID(parts[2])

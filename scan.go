@@ -118,7 +118,7 @@ func scanStart(after string) (ulid.ULID, error) {
 	if after == "" {
 		return ulid.ULID{}, nil
 	}
-	id, err := parseCommitID(after)
+	id, _, err := parseAnyCase(after) // any case: a ULID is case-insensitive
 	if err != nil {
 		return id, fmt.Errorf("%w: scan checkpoint: %v", ErrInvalidCommitID, err)
 	}
