@@ -101,8 +101,8 @@ var (
 	// errInvalidUTF8: DynamoDB and JSON would replace the bad bytes.
 	errInvalidUTF8      = errors.New("text is not valid UTF-8")
 	errEmptyMetadataKey = errors.New("commit metadata has an empty key")
-	// errMetadataKeyTooLong: DynamoDB refuses map keys of 64 KB or more.
-	errMetadataKeyTooLong = errors.New("commit metadata key of 64 KB or more")
+	// errMetadataKeyTooLong: see maxMapKeyBytes.
+	errMetadataKeyTooLong = errors.New("commit metadata key over 50,000 bytes")
 	// errMetadataTooLarge: commit metadata is never offloaded, so it must
 	// leave room in the item for the rest.
 	errMetadataTooLarge = errors.New("commit metadata too large for one item")
