@@ -107,10 +107,10 @@ var (
 	// leave room in the item for the rest.
 	errMetadataTooLarge = errors.New("commit metadata too large for one item")
 	// errNoNextVersion: an aggregate at version 2^63-1 has no next one.
-	errNoNextVersion = errors.New("aggregate is at the largest version")
-	errNotULID          = errors.New("not a ULID in canonical form")
-	errNoCommits        = errors.New("no commits to append")
-	errDuplicateCommit  = errors.New("two commits for the same version or with the same commit id")
+	errNoNextVersion   = errors.New("aggregate is at the largest version")
+	errNotULID         = errors.New("not a ULID in canonical form")
+	errNoCommits       = errors.New("no commits to append")
+	errDuplicateCommit = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
 	errNotBlobKey     = errors.New("eventstore: not a key of offloaded events")

@@ -54,7 +54,7 @@ func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter
 			yield(Commit{}, err)
 			return
 		}
-		s.scan(ctx, lo, settle, yield)
+		s.scan(ctx, lo, settle, true, yield)
 	}
 }
 
@@ -73,7 +73,10 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 }
 
 // scan yields the commits from lo to the settle horizon, merging the shards.
-func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yield func(Commit, error) bool) {
+// With probe, it also looks for items whose commitId is not canonical,
+// which the horizon would hide (see probe.go), and yields the first one's
+// error at its place in CommitID order.
+func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, probe bool, yield func(Commit, error) bool) {
 	if err := s.checkShards(ctx); err != nil {
 		yield(Commit{}, err)
 		return
@@ -81,6 +84,13 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	hi := scanHorizon(s.cfg.now(), settle)
 	if hi.Compare(lo) < 0 {
 		return
+	}
+	corruptAt, corrupt := "", error(nil)
+	if probe {
+		if corruptAt, corrupt = s.probe(ctx, hi); corrupt != nil && corruptAt < lo.String() {
+			yield(Commit{}, corrupt)
+			return
+		}
 	}
 	queries := make([]*dynamodb.QueryInput, s.cfg.ScanShards)
 	for i := range queries {
@@ -95,22 +105,39 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	for i, r := range readers {
 		sources[i] = r
 	}
-	last := ""
+	last, stopped := "", false
+	step := s.scanStep(ctx, yield, &last, corruptAt, &corrupt)
 	mergeSorted(sources, func(a, b Commit) bool { return a.CommitID < b.CommitID }, func(c Commit, err error) bool {
+		more := step(c, err)
+		stopped = stopped || !more || err != nil
+		return more
+	})
+	if corrupt != nil && !stopped {
+		yield(Commit{}, corrupt)
+	}
+}
+
+// scanStep is the body of scan's merge, yielding one commit (or error) and
+// reporting whether to go on.
+func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, last *string, corruptAt string, corrupt *error) func(Commit, error) bool {
+	return func(c Commit, err error) bool {
 		switch {
 		case err != nil:
 			return yield(c, err)
 		case ctx.Err() != nil: // nothing more once the caller cancelled
 			yield(Commit{}, ctx.Err())
 			return false
-		case c.CommitID <= last:
+		case *corrupt != nil && c.CommitID > corruptAt:
+			yield(Commit{}, *corrupt)
+			return false
+		case c.CommitID <= *last:
 			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
-				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last))
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, *last))
 			return false
 		}
-		last = c.CommitID
+		*last = c.CommitID
 		return yield(c, nil)
-	})
+	}
 }
 
 // scanStart is the smallest CommitID a scan after the checkpoint yields.

@@ -22,7 +22,9 @@ const (
 // as they settle: a commit is yielded once it is older than the settle
 // window, within tailPollMax (2 s) more. While idle it polls with a backoff
 // from 100 ms to 2 s, reset when commits arrive; each poll costs one query
-// per shard.
+// per shard, and its first poll and one every 30 s (probeEvery) one more
+// per shard, a probe for items whose commitId is not canonical (see
+// probe.go), which it yields as ErrCorruptCommit.
 //
 // Tail ends only when ctx is done, yielding ctx's error once, or on an error
 // that retrying cannot cure (a bad checkpoint, a negative settle window,
@@ -38,10 +40,15 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 		}
 		idle := backoff.NewExponentialBackOff()
 		idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = tailPollMin, tailPollMax, 0
+		var probed time.Time // see probe.go
 		for {
 			var failed error
 			stopped, progressed := false, false
-			s.scan(ctx, lo, settle, func(c Commit, err error) bool {
+			probe := s.cfg.now().Sub(probed) >= probeEvery
+			if probe {
+				probed = s.cfg.now()
+			}
+			s.scan(ctx, lo, settle, probe, func(c Commit, err error) bool {
 				if err != nil {
 					failed = err
 					return false

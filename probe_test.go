@@ -1,0 +1,60 @@
+package eventstore_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dynacommit/eventstore"
+)
+
+// Issue 12, defect 6: an item whose commitId is not canonical (lower case)
+// sorts past the scan's horizon; Scan and Tail must report it, not skip it.
+func TestScanReportsANonCanonicalCommitID(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	old := storeOn(t, client, table, eventstore.WithClock(eventstore.Config{}, func() time.Time { return time.Now().Add(-2 * time.Minute) }))
+	a := mustAppend(t, old, commit("a", 0))
+	bad := mustAppend(t, old, commit("bad", 0))
+	mustAppend(t, old, commit("c", 0))
+	lower := strings.ToLower(bad.CommitID)
+	if lower == bad.CommitID {
+		t.Fatalf("commit id %s has no letter", bad.CommitID)
+	}
+	_, err := client.UpdateItem(ctxT(t), &dynamodb.UpdateItemInput{
+		TableName: aws.String(table),
+		Key: map[string]types.AttributeValue{
+			"aggregateId": &types.AttributeValueMemberS{Value: "bad"},
+			"version":     &types.AttributeValueMemberN{Value: "0"},
+		},
+		UpdateExpression:          aws.String("SET commitId = :c"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": &types.AttributeValueMemberS{Value: lower}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, seq func(func(eventstore.Commit, error) bool)) {
+		t.Helper()
+		var got []string
+		for c, err := range seq {
+			if err != nil {
+				if !errors.Is(err, eventstore.ErrCorruptCommit) || !strings.Contains(err.Error(), `"bad" version 0`) {
+					t.Errorf("%s: %v, want ErrCorruptCommit naming aggregate \"bad\" version 0", name, err)
+				}
+				if len(got) != 1 || got[0] != a.CommitID {
+					t.Errorf("%s yielded %v before the error, want only %s", name, got, a.CommitID)
+				}
+				return
+			}
+			got = append(got, c.CommitID)
+		}
+		t.Errorf("%s yielded %v and no error: the non-canonical item was skipped", name, got)
+	}
+	check("Scan", s.Scan(ctxT(t), ""))
+	check("Tail", s.Tail(ctxT(t), ""))
+}
