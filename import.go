@@ -22,7 +22,9 @@ import (
 // CommitID (a re-run after a crash), it reports success and writes
 // nothing. Errors: a validation error before any request, an invalid or
 // missing CommitID included; *VersionConflictError when another commit
-// holds the version; ErrShardMismatch. Any other error leaves the outcome
+// holds the version; ErrCommitDeadline if an Append of this very CommitID
+// missed its deadline at this key, which fenced it out for good;
+// ErrShardMismatch. Any other error leaves the outcome
 // unknown: import the same commit again.
 //
 // Import is safe for concurrent use.
