@@ -244,7 +244,7 @@ func TestLogFollow(t *testing.T) {
 func TestExportImport(t *testing.T) {
 	from, _, fromTable := newStore(t, eventstore.Config{})
 	commits := seed(t, from, 3)
-	_, _, toTable := newStore(t, eventstore.Config{ScanShards: 2})
+	toTable := dynamotest.TableName(t, dynamotest.Client(t))
 	exported := runCLI(t, fromTable, "export", "-settle", "0").want(t, exitOK)
 	if !strings.Contains(exported.stderr, "exported 6 commits in") ||
 		!strings.Contains(exported.stderr, "last "+commits[5].CommitID) {
@@ -255,7 +255,7 @@ func TestExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // the second run finds every commit stored: nothing twice
-		if r := runCLI(t, toTable, "import", file).want(t, exitOK); !strings.Contains(r.stderr, "imported 6 commits") {
+		if r := runCLI(t, toTable, "import", "-create", "-shards", "2", file).want(t, exitOK); !strings.Contains(r.stderr, "imported 6 commits") {
 			t.Errorf("import: %q", r.stderr)
 		}
 	}
@@ -273,6 +273,9 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("import of a conflicting commit: %q", r.stderr)
 	}
 	runCLI(t, toTable, "verify").want(t, exitOK)
+	if out := runCLI(t, toTable, "stats").want(t, exitOK).stdout; !strings.Contains(out, "shards      2 ") {
+		t.Errorf("the table import -create -shards 2 made:\n%s", out)
+	}
 }
 
 func TestStats(t *testing.T) {

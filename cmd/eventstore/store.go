@@ -52,9 +52,9 @@ type conn struct {
 	blobs  *s3offload.Store                // nil without -bucket
 }
 
-// open connects to the table and configures a store as the table says:
-// its recorded ScanShards, its aggregates index if it has one.
-func open(ctx context.Context, o options) (*conn, error) {
+// awsConfig loads the standard AWS configuration, with -region and
+// -profile.
+func awsConfig(ctx context.Context, o options) (aws.Config, error) {
 	var loads []func(*config.LoadOptions) error
 	if o.region != "" {
 		loads = append(loads, config.WithRegion(o.region))
@@ -64,16 +64,31 @@ func open(ctx context.Context, o options) (*conn, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS config: %w", err)
+		return cfg, fmt.Errorf("AWS config: %w", err)
 	}
-	c := &conn{client: dynamodb.NewFromConfig(cfg, func(d *dynamodb.Options) {
+	return cfg, nil
+}
+
+// dynamoClient is a client of -endpoint, or of AWS's endpoint.
+func dynamoClient(cfg aws.Config, o options) *dynamodb.Client {
+	return dynamodb.NewFromConfig(cfg, func(d *dynamodb.Options) {
 		if o.endpoint != "" {
 			d.BaseEndpoint = aws.String(o.endpoint)
 			// DynamoDB Local sends a CRC32 of 0 with some error
 			// responses, which the SDK would log as a mismatch.
 			d.DisableValidateResponseChecksum = true
 		}
-	})}
+	})
+}
+
+// open connects to the table and configures a store as the table says:
+// its recorded ScanShards, its aggregates index if it has one.
+func open(ctx context.Context, o options) (*conn, error) {
+	cfg, err := awsConfig(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{client: dynamoClient(cfg, o)}
 	desc, err := c.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(o.table)})
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", o.table, err)

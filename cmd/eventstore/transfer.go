@@ -50,9 +50,16 @@ func runExport(ctx context.Context, e *env, args []string) error {
 
 func runImport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	create := fs.Bool("create", false, "")
+	shards := fs.Int("shards", 0, "")
 	rest, err := parse(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	if *create {
+		if err := createTable(ctx, e.opts, *shards); err != nil {
+			return err
+		}
 	}
 	in := e.stdin
 	if rest[0] != "-" {
@@ -134,4 +141,18 @@ func (p *progress) done() {
 		fmt.Fprintf(p.w, ", last %s", p.lastID)
 	}
 	fmt.Fprintln(p.w)
+}
+
+// createTable creates the table, with shards scan shards (0: the default),
+// unless it exists.
+func createTable(ctx context.Context, o options, shards int) error {
+	cfg, err := awsConfig(ctx, o)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.New(dynamoClient(cfg, o), eventstore.Config{Table: o.table, ScanShards: shards})
+	if err != nil {
+		return err
+	}
+	return store.CreateTable(ctx)
 }
