@@ -39,7 +39,8 @@ Commands:
                                       tails it until interrupted
   export [-after ID] [-settle D]      the global log as JSON lines on stdout,
                                       progress on stderr
-  import [-create [-shards N]] FILE    loads JSON lines written by export ("-" for
+  import [-create [-shards N]] FILE
+                                      loads JSON lines written by export ("-" for
                                       stdin) with their CommitIDs; idempotent;
                                       -create makes the table first if missing
   stats                               commits, aggregates, shards, recorded
