@@ -54,7 +54,7 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}, s.opts...)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:

@@ -35,6 +35,9 @@ type Notifier interface {
 // use.
 type Store struct {
 	client DynamoDBAPI
+	// opts are the client options of every request: the Observer's
+	// middleware, or none.
+	opts   []func(*dynamodb.Options)
 	cfg    Config
 	shards shardCheck
 }
@@ -52,7 +55,7 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	}
 	s := &Store{client: client, cfg: cfg}
 	if cfg.Observer != nil {
-		s.client = &observedClient{next: client, s: s}
+		s.opts = []func(*dynamodb.Options){s.observeRequests}
 	}
 	return s, nil
 }
