@@ -9,7 +9,8 @@ import (
 )
 
 // DynamoDBAPI lists the DynamoDB operations the store calls. *dynamodb.Client
-// satisfies it; tests and users may wrap it.
+// satisfies it; tests and users may wrap it, passing the options of each
+// call on to the client (Config.Observer's middleware travels in them).
 type DynamoDBAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
