@@ -174,7 +174,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 			note(ctx, func(o *Observation) { o.Retries++ })
 		}
 		tctx, cancel := context.WithTimeout(ctx, remaining)
-		_, err := s.client.TransactWriteItems(tctx, in)
+		_, err := s.client.TransactWriteItems(tctx, in, s.opts...)
 		deadlineHit := tctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		var canceled *types.TransactionCanceledException
@@ -334,7 +334,7 @@ func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.Attribu
 			TableName:      aws.String(s.cfg.Table),
 			Key:            keyOf(c.AggregateID, c.Version),
 			ConsistentRead: aws.Bool(true),
-		})
+		}, s.opts...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read aggregate %q version %d: %w", c.AggregateID, c.Version, err)
