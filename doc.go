@@ -43,15 +43,43 @@
 //  2. Optimistic concurrency: of writers racing for one (aggregate, version),
 //     exactly one succeeds; the others get *VersionConflictError.
 //  3. Idempotent retry: when the SDK or the caller retries an Append whose
-//     first attempt was stored, the retry finds its own CommitID in the
+//     first attempt was stored, the retry finds its own commit in the
 //     conditional-check failure (ReturnValuesOnConditionCheckFailure) and
-//     reports success without writing twice.
+//     reports success without writing twice. "Its own commit" means the
+//     same commit: same key (aggregate, version), same CommitID, same
+//     events (each one's type, data bytes and metadata, in order) and same
+//     commit metadata, compared with the returned item (see identity.go).
+//     The same CommitID with other content is a *CommitMismatchError
+//     (ErrCommitMismatch, not a conflict): nothing is written, the stored
+//     commit and its offloaded blob are untouched (blob keys carry a hash
+//     of their content, so a blob is never overwritten). AppendAll,
+//     AppendNew, AppendNext and Import retry alike, and a retry that finds
+//     its commit stored notifies again. Every error after which the
+//     outcome is unknown matches ErrOutcomeUnknown: retry with the
+//     returned Commit, unchanged.
 //  4. Gap-free global order: Scan yields every commit once, in CommitID
 //     order, across shards and pages, holding back commits younger than the
 //     settle window so that a late write cannot land behind a checkpoint.
 //  5. Consistent aggregate reads: Query reads strongly consistently and
 //     pages through results of any size.
-//  6. Bad input gets a clear error before any request: nothing is written.
+//  6. Bad input gets a clear error before any request: nothing is
+//     written. Checked before sending, every limit DynamoDB enforces on
+//     the item: aggregate id non-empty, UTF-8, at most 2,048 bytes;
+//     version not negative; at least one event, each with a UTF-8 type,
+//     JSON data (UTF-8, nested at most 9,998 deep; whitespace around the
+//     value is trimmed, and the returned Commit carries the trimmed data)
+//     and UTF-8 metadata; commit metadata keys non-empty, UTF-8, at most
+//     50,000 bytes (DynamoDB refuses 64 KB; DynamoDB Local fails past
+//     50,000); the CommitID a ULID (any case, stored canonical); the
+//     encoded item at most 400 KB (ErrCommitTooLarge, measured after
+//     compression; with Config.Offload the events are offloaded whenever
+//     the item would pass it, and commit metadata, never offloaded, that
+//     alone does not fit is refused naming its size); events within
+//     Config.MaxCommitBytes; AppendNext past version 2^63-1 refused. The
+//     item nests two levels (item, metadata map), far under DynamoDB's 32.
+//     An item in the table that does not decode, a non-canonical commitId
+//     included, is an error naming it wherever it is read, never a panic
+//     nor a silent skip (Scan and Tail probe for such ids; see probe.go).
 //  7. Notification never loses a durable commit: Append writes, then
 //     notifies; a failed notification is a *NotifyError, and the commit is
 //     stored.

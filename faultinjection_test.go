@@ -196,6 +196,9 @@ func appendOnce(t *testing.T, s *eventstore.Store, c eventstore.Commit) *appendR
 		if !strings.Contains(err.Error(), "outcome unknown") || !strings.Contains(err.Error(), stored.CommitID) {
 			t.Errorf("Append error %q does not say that the outcome of commit %s is unknown", err, stored.CommitID)
 		}
+		if !errors.Is(err, eventstore.ErrOutcomeUnknown) {
+			t.Errorf("Append error %q does not match ErrOutcomeUnknown", err)
+		}
 		if rec.reruns == 100 {
 			t.Errorf("Append %s v%d still unknown after %d re-runs: %v", c.AggregateID, c.Version, rec.reruns, rec.errs)
 			break

@@ -38,6 +38,19 @@ func TestScanReportsANonCanonicalCommitID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The index is eventually consistent: wait until it shows the three.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		seen := 0
+		for _, err := range s.Scan(ctxT(t), "", eventstore.WithSettle(0)) {
+			seen++
+			if err != nil {
+				break
+			}
+		}
+		if seen >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	check := func(name string, seq func(func(eventstore.Commit, error) bool)) {
 		t.Helper()
 		var got []string
