@@ -25,13 +25,15 @@ import (
 //
 // Errors: ErrInvalidCommit or ErrCommitTooLarge before any request, so
 // nothing is written; *VersionConflictError when another commit holds the
-// version;
+// version; *CommitMismatchError when c's CommitID is stored there with
+// other content (a retry must send the same commit; see identity.go);
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
 // table was created with another ScanShards. Any other error (network,
-// throttling past the SDK's retries, a cancelled ctx) leaves the outcome
-// unknown: retry with the returned Commit to settle it.
+// throttling past the SDK's retries, a cancelled ctx) matches
+// ErrOutcomeUnknown: retry with the returned Commit, unchanged, to settle
+// it.
 //
 // The writer deadline: no PutItem attempt, the SDK's retries included, is
 // sent once the CommitID's time is older than Config.MaxCommitLatency, so no
@@ -249,9 +251,11 @@ const DefaultAppendNextAttempts = 5
 // c.Version as given, so that a commit stored there by the earlier call is
 // recognised rather than stored twice.
 //
-// Errors: those of Append, validation before any request; when every
-// attempt met a conflict, the last *VersionConflictError. It is safe for
-// concurrent use.
+// Errors: those of Append, validation before any request; ErrInvalidCommit
+// when the aggregate is at version 2^63-1 (math.MaxInt64), which has no
+// next version (a commit AT that version is fine); when every attempt met
+// a conflict, the last *VersionConflictError. It is safe for concurrent
+// use.
 func (s *Store) AppendNext(ctx context.Context, c Commit) (Commit, error) {
 	ctx, t := s.observe(ctx, OpAppendNext)
 	c, err := s.appendNext(ctx, c)
@@ -309,7 +313,9 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 // c.Version to 0.
 //
 // As with Append, retrying with the returned Commit (its CommitID set)
-// after an unknown outcome reports success if the earlier call stored it.
+// after an unknown outcome or a *NotifyError reports success if the
+// earlier call stored it, and notifies again; other content under that
+// CommitID is a *CommitMismatchError.
 // Errors: those of Append, validation before any request. It is safe for
 // concurrent use.
 func (s *Store) AppendNew(ctx context.Context, c Commit) (Commit, error) {

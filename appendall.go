@@ -47,10 +47,16 @@ const maxTransactionBytes = 4 << 20
 // ErrTransactionTooLarge past 100 commits or 4 MB), so nothing is written; on a
 // conflict, an error holding one *VersionConflictError per conflicting
 // commit (errors.As finds the first, Conflicts returns all; none of the
-// commits is stored); ErrCommitDeadline; ErrShardMismatch; an error joining
-// one *NotifyError per failed notification (all the commits are stored).
-// Any other error leaves the outcome unknown: retry with the returned
-// commits.
+// commits is stored), and one *CommitMismatchError per commit whose
+// CommitID is stored with other content; when some of the commits are
+// stored already by an earlier write of another group, a
+// *VersionConflictError naming each (the group can never be stored as a
+// whole, and none of the others is: reload and append them);
+// ErrCommitDeadline; ErrShardMismatch; an error joining one *NotifyError
+// per failed notification (all the commits are stored). Any other error
+// matches ErrOutcomeUnknown: retry with the returned commits, unchanged.
+// The blobs of offloaded events written for a group that is not stored
+// are deleted.
 //
 // The writer deadline of Append applies to the group: no attempt is sent
 // once the earliest commit's time is older than Config.MaxCommitLatency.

@@ -160,9 +160,14 @@
 // their size and SHA-256, under the usual condition: the item is the commit
 // point, so a commit is still all or nothing. Reads fetch the blobs in
 // parallel and check them; a missing or altered blob is an error naming
-// aggregate, version and key (ErrBlobNotFound, ErrCorruptCommit). Blobs of
-// commits that lost a conflict or missed their deadline are deleted; other
-// orphans are never read and can be swept with Store.Orphaned.
+// aggregate, version and key (ErrBlobNotFound, ErrCorruptCommit). A blob is
+// never overwritten: its key carries a hash of its content, so a retry
+// with changed content writes another key. The events are also offloaded
+// when, under OffloadAbove, the whole item would pass 400 KB (large commit
+// metadata, which is never offloaded). Blobs of commits that lost a
+// conflict, missed their deadline or mismatched (and of every commit of an
+// AppendAll that stored none) are deleted; other orphans are never read
+// and can be swept with Store.Orphaned.
 //
 // # Caveats
 //

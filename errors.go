@@ -18,17 +18,20 @@ var (
 	// version) with an empty, over-long (2,048 bytes) or non-UTF-8
 	// aggregate id, a negative version, no events, an event without type,
 	// event data that is not JSON the store keeps byte for byte, text that
-	// is not UTF-8, an empty commit metadata key, a CommitID that is not a
-	// canonical ULID, or an AppendAll without commits or with two commits
-	// for one version or CommitID. The message says which.
+	// is not UTF-8, an empty commit metadata key or one over 50,000 bytes,
+	// a CommitID that is not a ULID (any case; it is stored canonical),
+	// an AppendAll without commits or with two commits for one version or
+	// CommitID, or an AppendNext past version 2^63-1. The message says
+	// which.
 	ErrInvalidCommit = errors.New("eventstore: invalid commit")
 	// ErrInvalidCommitID reports a scan checkpoint (Scan's or Tail's after)
-	// that is not a ULID in its canonical 26-character form, or the largest
-	// ULID.
+	// that is not a 26-character ULID (in any case), or the largest ULID.
 	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")
 	// ErrCommitTooLarge reports a commit whose encoded item exceeds
-	// DynamoDB's 400 KB item limit, or whose events exceed
-	// Config.MaxCommitBytes; the size is measured before sending.
+	// DynamoDB's 400 KB item limit (with Config.Offload: whose commit
+	// metadata, never offloaded, leaves no room; the message names its
+	// size), or whose events exceed Config.MaxCommitBytes; the size is
+	// measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")
 	// ErrTransactionTooLarge reports an AppendAll over DynamoDB's limits of
 	// one transaction: 100 commits, 4 MB of items (measured before
