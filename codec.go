@@ -149,6 +149,10 @@ func (s *Store) offloads(item map[string]types.AttributeValue) bool {
 // keys, are checked by validate; the item nests two levels deep (the item,
 // the metadata map), far under DynamoDB's 32.
 func (s *Store) checkFits(c Commit, p packed) error {
+	if s.cfg.Offload == nil {
+		_, err := s.encodeItem(c, p)
+		return err
+	}
 	item := commitItem(c, s.shardOf(c.AggregateID), p.events)
 	if !s.offloads(item) {
 		_, err := s.encodeItem(c, p)
