@@ -254,8 +254,10 @@ func TestOffloadSweepDeletesOnlyOrphans(t *testing.T) {
 	kept := mustAppend(t, s, bigCommit("kept", 0, 500<<10))
 	old := ulid.MustNew(ulid.Timestamp(time.Now().Add(-time.Hour)), rand.Reader).String()
 	fresh := ulid.MustNew(ulid.Timestamp(time.Now()), rand.Reader).String()
-	for _, id := range []string{old, fresh} {
-		if err := blobs.Put(ctxT(t), "0123/0/"+id, []byte("orphan")); err != nil {
+	// Keys of both forms: before issue 12 (hash/version/CommitID), and with
+	// the content hash after them.
+	for _, key := range []string{"0123/0/" + old, "0123/0/" + fresh, "0123/1/" + old + "/0123456789abcdef"} {
+		if err := blobs.Put(ctxT(t), key, []byte("orphan")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,8 +280,8 @@ func TestOffloadSweepDeletesOnlyOrphans(t *testing.T) {
 			blobs.Delete(ctxT(t), key)
 		}
 	}
-	if !slices.Equal(swept, []string{"0123/0/" + old, "0123/0/" + fresh}) {
-		t.Errorf("swept %v, want the two orphans (the fresh one is an hour old to this clock)", swept)
+	if !slices.Equal(swept, []string{"0123/0/" + old, "0123/0/" + fresh, "0123/1/" + old + "/0123456789abcdef"}) {
+		t.Errorf("swept %v, want the three orphans (the fresh one is an hour old to this clock)", swept)
 	}
 	if orphan, err := s.Orphaned(ctxT(t), "0123/0/"+fresh); orphan || err != nil {
 		t.Errorf("a blob of a fresh CommitID is an orphan (%v, %v): its commit may still land", orphan, err)
