@@ -106,9 +106,6 @@ var (
 	errEmptyMetadataKey = errors.New("commit metadata has an empty key")
 	// errMetadataKeyTooLong: see maxMapKeyBytes.
 	errMetadataKeyTooLong = errors.New("commit metadata key over 50,000 bytes")
-	// errMetadataTooLarge: commit metadata is never offloaded, so it must
-	// leave room in the item for the rest.
-	errMetadataTooLarge = errors.New("commit metadata too large for one item")
 	// errNoNextVersion: an aggregate at version 2^63-1 has no next one.
 	errNoNextVersion   = errors.New("aggregate is at the largest version")
 	errNotULID         = errors.New("not a ULID in canonical form")
