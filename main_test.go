@@ -11,6 +11,9 @@ import (
 // TestMain stops the emulators the tests started: DynamoDB Local, and
 // fauxqs for the S3 of the offload tests.
 func TestMain(m *testing.M) {
+	if os.Getenv(envWriter) == "1" { // a writer process of TestSkewedWriterProcesses
+		os.Exit(writerMain())
+	}
 	code := m.Run()
 	snstest.Stop()
 	dynamotest.Stop()
