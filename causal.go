@@ -3,6 +3,7 @@ package eventstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -140,8 +141,12 @@ func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]st
 	}
 	wg.Wait()
 	for g, id := range order {
-		if errs[g] != nil {
-			return nil, errs[g]
+		if err := errs[g]; errors.Is(err, ErrVersionGap) {
+			return nil, err
+		} else if err != nil {
+			c := commits[firsts[g]]
+			return nil, fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, not stored: its predecessor could not be read; retry): %w",
+				c.AggregateID, c.Version, c.CommitID, err)
 		}
 		for k, i := range groups[id] {
 			if k > 0 {
