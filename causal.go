@@ -197,3 +197,16 @@ func (s *Store) landed(ctx context.Context, c Commit) Commit {
 	}
 	return c
 }
+
+// checkPrev checks the predecessor CommitID an item of commit c records,
+// if any: a ULID smaller than c's own, on a version above 0.
+func checkPrev(item map[string]types.AttributeValue, c Commit) error {
+	prev, err := prevOf(item)
+	switch {
+	case err != nil:
+		return err
+	case prev != "" && (c.Version == 0 || prev >= c.CommitID):
+		return fmt.Errorf("%s %s does not precede commit id %s at version %d", attrPrev, prev, c.CommitID, c.Version)
+	}
+	return nil
+}

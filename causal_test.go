@@ -146,3 +146,32 @@ func TestVersionGapRefused(t *testing.T) {
 		t.Errorf("LatestVersion = %d, %v; want 1", v, err)
 	}
 }
+
+// An item whose prev attribute is malformed or does not precede its own
+// CommitID is corrupt, an error naming it, never a panic.
+func TestCorruptPrevRefused(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	c0 := mustAppend(t, s, commit("p", 0))
+	c1 := mustAppend(t, s, commit("p", 1))
+	for name, prev := range map[string]types.AttributeValue{
+		"not a ULID":      &types.AttributeValueMemberS{Value: "nope"},
+		"not a string":    &types.AttributeValueMemberN{Value: "1"},
+		"its own id":      &types.AttributeValueMemberS{Value: c1.CommitID},
+		"a later id":      &types.AttributeValueMemberS{Value: ulid.Make().String()},
+		"valid (control)": &types.AttributeValueMemberS{Value: c0.CommitID},
+	} {
+		item := rawItem(t, client, table, "p", 1)
+		item["prev"] = prev
+		if _, err := client.PutItem(ctxT(t), &dynamodb.PutItemInput{TableName: &table, Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for _, err = range s.Query(ctxT(t), "p", 1) {
+			break
+		}
+		if valid := name == "valid (control)"; valid != (err == nil) || (!valid && !errors.Is(err, eventstore.ErrCorruptCommit)) {
+			t.Errorf("%s: Query = %v", name, err)
+		}
+	}
+}
