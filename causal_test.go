@@ -175,3 +175,41 @@ func TestCorruptPrevRefused(t *testing.T) {
 		}
 	}
 }
+
+// Load, decide, append stays one request per commit: after Query (or
+// LatestVersion, or its own Append) the Store knows version n-1; a Store
+// that has not seen it reads it with one GetItem. AppendNext needs none
+// beyond its latest-version Query.
+func TestPredecessorRequests(t *testing.T) {
+	t.Parallel()
+	obs := &observations{}
+	s, client, table := newStore(t, eventstore.Config{Observer: obs})
+	other, err := eventstore.New(client, eventstore.Config{Table: table, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	mustAppend(t, other, commit("warm-up", 0)) // other's metadata check
+	mustAppend(t, s, commit("r", 0))
+	obs.take(eventstore.OpAppend)
+	mustAppend(t, s, commit("r", 1)) // its own append: warm
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 1 {
+		t.Errorf("warm Append after its own: %d requests, want 1", o.Requests)
+	}
+	mustAppend(t, other, commit("r", 2)) // other has not seen version 1: cold
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 2 {
+		t.Errorf("cold Append: %d requests, want 2 (GetItem, PutItem)", o.Requests)
+	}
+	collect(t, s.Query(ctx, "r", 0)) // s learns version 2
+	obs.take(eventstore.OpQuery)
+	mustAppend(t, s, commit("r", 3))
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 1 {
+		t.Errorf("Append after Query: %d requests, want 1", o.Requests)
+	}
+	if _, err := other.AppendNext(ctx, commit("r", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if o := one(t, obs, eventstore.OpAppendNext); o.Requests != 2 {
+		t.Errorf("AppendNext: %d requests, want 2 (Query, PutItem)", o.Requests)
+	}
+}
