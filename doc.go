@@ -172,8 +172,8 @@
 // Lambda function receives) turns a record's new image back into its
 // Commit. Events, Fold and LoadHistory give aws-event-stream's views of an
 // aggregate. Config.Observer hears of every operation: requests, consumed
-// capacity, retries, conflicts, recognised duplicates, late refusals and
-// scan lag.
+// capacity, retries, conflicts, recognised duplicates, late refusals,
+// late landings and scan lag.
 //
 // # Time to live
 //
