@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/dynamotest"
 	"github.com/dynacommit/eventstore/internal/faults"
@@ -161,5 +165,31 @@ func TestLateLandingObserved(t *testing.T) {
 		if err != nil || got.LandedLate {
 			t.Errorf("Query: LandedLate %v, %v", got.LandedLate, err)
 		}
+	}
+}
+
+// A metadata item written before the deadline was recorded gets the first
+// store's deadline added, once: a later store with a longer one is refused.
+func TestSettleRulesAddedToOldMetadata(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	mustAppend(t, s, commit("m", 0))
+	meta := map[string]types.AttributeValue{
+		"aggregateId": &types.AttributeValueMemberS{Value: "$eventstore"},
+		"version":     &types.AttributeValueMemberN{Value: "-1"},
+	}
+	if _, err := client.UpdateItem(ctxT(t), &dynamodb.UpdateItemInput{TableName: &table, Key: meta,
+		UpdateExpression: aws.String("REMOVE maxCommitLatency")}); err != nil {
+		t.Fatal(err)
+	}
+	short, _ := eventstore.New(client, eventstore.Config{Table: table, MaxCommitLatency: time.Second})
+	mustAppend(t, short, commit("m", 1))
+	item := rawItem(t, client, table, "$eventstore", -1)
+	if got, ok := item["maxCommitLatency"].(*types.AttributeValueMemberN); !ok || got.Value != "1000" {
+		t.Fatalf("maxCommitLatency = %v, want 1000 (ms) added by the first store", item["maxCommitLatency"])
+	}
+	long, _ := eventstore.New(client, eventstore.Config{Table: table})
+	if _, err := long.Append(ctxT(t), commit("m", 2)); !errors.Is(err, eventstore.ErrSettleMismatch) {
+		t.Errorf("Append with 5 s on a table that records 1 s: %v, want ErrSettleMismatch", err)
 	}
 }
