@@ -30,8 +30,8 @@ func TestCommitIDReused(t *testing.T) {
 	again := commit("b-agg", 1)
 	again.CommitID = first.CommitID
 	_, err := s.Append(ctx, again)
-	if !errors.Is(err, eventstore.ErrInvalidCommitID) || !strings.Contains(err.Error(), first.CommitID) {
-		t.Errorf("reuse on the same aggregate: err = %v, want ErrInvalidCommitID naming %s", err, first.CommitID)
+	if !errors.Is(err, eventstore.ErrInvalidCommit) || !strings.Contains(err.Error(), first.CommitID) {
+		t.Errorf("reuse on the same aggregate: err = %v, want ErrInvalidCommit naming %s", err, first.CommitID)
 	}
 	other := commit("a-agg", 0)
 	other.CommitID = first.CommitID
@@ -39,7 +39,7 @@ func TestCommitIDReused(t *testing.T) {
 	if n := countItems(t, client, table); n != 2 {
 		t.Fatalf("the table holds %d commits, want 2", n)
 	}
-	reader, err := eventstore.New(client, eventstore.Config{Table: table, Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	reader, err := eventstore.New(client, eventstore.WithClock(eventstore.Config{Table: table}, func() time.Time { return time.Now().Add(time.Minute) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/cenkalti/backoff/v4"
 )
 
@@ -23,7 +25,7 @@ const (
 // per shard.
 //
 // Tail ends only when ctx is done, yielding ctx's error once, or on an error
-// that retrying cannot cure (a bad checkpoint, ErrInvalidSettle,
+// that retrying cannot cure (a bad checkpoint, a negative settle window,
 // ErrShardMismatch, an item that does not decode), yielded once. Transient
 // errors (throttling, 5xx, network) are retried from the last yielded
 // commit, so none is skipped or repeated. It is safe for concurrent use.
@@ -49,7 +51,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 					return true // yielded in an earlier round (a run of one CommitID)
 				}
 				progressed, last = true, c
-				lo, _ = parseCommitID(c.CommitID) // decodeItem parsed it already
+				lo, _ = parseCommitID(c.CommitID) // decodeStored parsed it already
 				stopped = !yield(c, nil)
 				return !stopped
 			})
@@ -59,28 +61,16 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 			case ctx.Err() != nil:
 				yield(Commit{}, ctx.Err())
 				return
-			case failed != nil && !transient(failed):
+			case failed != nil && !retry.Transient(failed):
 				yield(Commit{}, failed)
 				return
 			case progressed:
 				idle.Reset()
 			}
-			if !sleep(ctx, idle.NextBackOff()) {
+			if !retry.Sleep(ctx, idle.NextBackOff()) {
 				yield(Commit{}, ctx.Err())
 				return
 			}
 		}
-	}
-}
-
-// sleep waits for d, false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
