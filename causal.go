@@ -48,7 +48,7 @@ func (s *Store) predecessor(ctx context.Context, aggregateID string, version int
 		ConsistentRead:           aws.Bool(true),
 		ProjectionExpression:     aws.String("#c, #r"),
 		ExpressionAttributeNames: map[string]string{"#c": attrCommitID, "#r": attrRefused},
-	})
+	}, s.opts...)
 	if err != nil {
 		return "", fmt.Errorf("eventstore: read version %d of aggregate %q, the predecessor of version %d: %w",
 			version-1, aggregateID, version, err)

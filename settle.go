@@ -38,7 +38,7 @@ func (s *Store) recordedLatency(ctx context.Context, item map[string]types.Attri
 				":l": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.cfg.MaxCommitLatency.Milliseconds(), 10)},
 			},
 			ReturnValues: types.ReturnValueAllNew,
-		})
+		}, s.opts...)
 		if err != nil {
 			return 0, fmt.Errorf("eventstore: record the writer deadline of table %s: %w", s.cfg.Table, err)
 		}
