@@ -42,9 +42,17 @@ func WithSettle(d time.Duration) ScanOption {
 // with backoff, resuming the failed page, so no commit is skipped or
 // repeated.
 //
+// Every aggregate's commits come in version order (CommitIDs are causal;
+// see doc.go, "Causal order"). Commits that share a caller-set CommitID are
+// yielded adjacently, ordered by AggregateID, and a checkpoint at that
+// CommitID covers all of them: checkpoint after the last of such a run
+// (the store never assigns equal ids).
+//
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
-// not decode, ErrShardMismatch) is yielded once and ends the sequence. Scan
+// not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
+// shorter than the table's recorded writer deadline plus SettleAllowance)
+// is yielded once and ends the sequence. Scan
 // stops its requests once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
@@ -74,7 +82,7 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 
 // scan yields the commits from lo to the settle horizon, merging the shards.
 func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yield func(Commit, error) bool) {
-	if err := s.checkShards(ctx); err != nil {
+	if err := s.checkReader(ctx, settle); err != nil {
 		yield(Commit{}, err)
 		return
 	}
@@ -96,20 +104,20 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	for i, r := range readers {
 		sources[i] = r
 	}
-	last := ""
-	mergeSorted(sources, func(a, b Commit) bool { return a.CommitID < b.CommitID }, func(c Commit, err error) bool {
+	var last Commit
+	mergeSorted(sources, before, func(c Commit, err error) bool {
 		switch {
 		case err != nil:
 			return yield(c, err)
 		case ctx.Err() != nil: // nothing more once the caller cancelled
 			yield(Commit{}, ctx.Err())
 			return false
-		case c.CommitID <= last:
-			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
-				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last))
+		case last.CommitID != "" && !before(last, c): // equal CommitIDs are ordered by AggregateID
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
 			return false
 		}
-		last = c.CommitID
+		last = c
 		return yield(c, nil)
 	})
 }
