@@ -35,6 +35,9 @@ var (
 	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")
 	// ErrInvalidSettle reports a negative settle window.
 	ErrInvalidSettle = errors.New("eventstore: negative settle window")
+	// ErrLiveScan reports a Scan given the Live option, which only Tail
+	// takes: a Scan ends, so it reads the settled log only.
+	ErrLiveScan = errors.New("eventstore: Live is an option of Tail, not of Scan")
 	// ErrCommitTooLarge reports a commit whose encoded item exceeds
 	// DynamoDB's 400 KB item limit; the size is measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")

@@ -1,0 +1,402 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/oklog/ulid/v2"
+)
+
+// Timing of a live Tail; see doc.go, "Live tail".
+const (
+	// livePollMin and livePollMax bound the pause between two polls: 100 ms
+	// while commits arrive, growing to 300 ms while idle.
+	livePollMin = 100 * time.Millisecond
+	livePollMax = 300 * time.Millisecond
+	// liveLookback is how far before the previous poll's time a fast query
+	// starts: it covers the usual delay between a CommitID's time and the
+	// commit's visibility in the index (the write's duration, index lag,
+	// small clock skew). Commits later than that are found by a backtrack.
+	liveLookback = time.Second
+	// liveBacktrack is how often a live Tail reads the settled range
+	// between its watermark and its horizon again, and advances the
+	// watermark.
+	liveBacktrack = time.Second
+)
+
+// livePrevAttr names the item attribute holding the CommitID of the
+// aggregate's previous version (issue 11); items written before it have
+// none.
+const livePrevAttr = "prev"
+
+// Live makes Tail follow the log in live mode: a commit is yielded as soon
+// as a poll finds it in the scan index, typically within 100-300 ms of its
+// Append, instead of once it is older than the settle window. Live mode
+// still never skips a commit and yields each one once per Tail, and it
+// keeps every aggregate's commits in version order, but commits of
+// different aggregates may come out of CommitID order, and the safe
+// restart point (see OnCheckpoint) trails the settle window, so a Tail
+// restarted from it repeats the commits it yielded after it. See doc.go,
+// "Live tail". Scan refuses it with ErrLiveScan.
+func Live() ScanOption {
+	return func(o *scanOptions) { o.live = true }
+}
+
+// OnCaughtUp makes Tail call f once, synchronously between two yields, as
+// soon as it has yielded every commit that was visible when it caught up:
+// in strict mode, after its first complete pass up to the settle horizon;
+// in live mode, after the settled backlog and a first poll of the commits
+// newer than it (a commit whose previous version is not visible yet waits
+// for it and may come after f). Scan ignores it.
+func OnCaughtUp(f func()) ScanOption {
+	return func(o *scanOptions) { o.caughtUp = f }
+}
+
+// OnCheckpoint makes Tail call f, synchronously between two yields, every
+// time its safe restart point advances: every commit with a CommitID up to
+// and including checkpoint has been yielded and its yield has returned, so
+// a Tail (or Scan) started after checkpoint skips nothing. In strict mode
+// it is the CommitID just yielded. In live mode it is the watermark, a
+// ULID that is not itself a commit's, advanced about once a second to the
+// settle horizon; a live Tail restarted from it yields again the commits
+// its predecessor yielded after it (at most a settle window and a poll of
+// commits, recognisable by aggregate id and version). Scan ignores it.
+func OnCheckpoint(f func(checkpoint string)) ScanOption {
+	return func(o *scanOptions) { o.checkpoint = f }
+}
+
+// tailOptions applies opts over the store's defaults.
+func (s *Store) tailOptions(opts []ScanOption) scanOptions {
+	o := scanOptions{settle: s.cfg.Settle}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// caughtUp calls the OnCaughtUp callback the first time only.
+func (o *scanOptions) reportCaughtUp() {
+	if f := o.caughtUp; f != nil {
+		o.caughtUp = nil
+		f()
+	}
+}
+
+func (o *scanOptions) reportCheckpoint(checkpoint string) {
+	if o.checkpoint != nil && checkpoint != "" {
+		o.checkpoint(checkpoint)
+	}
+}
+
+// liveTail is the state of one live Tail. The watermark w is a CommitID
+// (or "" before any): every commit with a CommitID <= w has been yielded,
+// or was at or before the start checkpoint.
+type liveTail struct {
+	s        *Store
+	o        scanOptions
+	yield    func(Commit, error) bool
+	w        string
+	yielded  map[string]struct{} // CommitIDs > w yielded
+	held     map[string]Commit   // commits waiting for their predecessor, by its CommitID
+	heldIDs  map[string]struct{} // CommitIDs of held commits
+	lastPoll time.Time           // reader time of the previous poll; zero before the first
+	lastBack time.Time           // reader time of the previous backtrack
+}
+
+// tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
+// tail".
+func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
+	t := &liveTail{s: s, o: o, yield: yield, w: after,
+		yielded: map[string]struct{}{}, held: map[string]Commit{}, heldIDs: map[string]struct{}{}}
+	idle := backoff.NewExponentialBackOff()
+	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
+	if !t.catchUp(ctx, idle) {
+		return
+	}
+	for {
+		progressed, err := t.poll(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !transient(err):
+			yield(Commit{}, err)
+			return
+		case err == nil:
+			t.o.reportCaughtUp()
+		}
+		if progressed {
+			idle.Reset()
+		}
+		if !sleep(ctx, idle.NextBackOff()) {
+			return
+		}
+	}
+}
+
+// catchUp yields the settled backlog with the strict, streaming scan, and
+// sets the watermark to its horizon; false when the Tail is over.
+func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
+	for {
+		lo, err := scanStart(t.w)
+		if err != nil {
+			t.yield(Commit{}, err)
+			return false
+		}
+		now := t.s.cfg.Now()
+		horizon := liveHorizon(now, t.o.settle).String()
+		var failed error
+		stopped := false
+		t.s.scan(ctx, lo, t.o.settle, func(c Commit, err error) bool {
+			if err != nil {
+				failed = err
+				return false
+			}
+			if c.CommitID > horizon { // scan's own horizon is a little later
+				t.yielded[c.CommitID] = struct{}{}
+			} else {
+				t.w = c.CommitID
+			}
+			stopped = !t.yield(c, nil)
+			if !stopped && c.CommitID <= horizon {
+				t.o.reportCheckpoint(c.CommitID)
+			}
+			return !stopped
+		})
+		switch {
+		case stopped || ctx.Err() != nil:
+			return false
+		case failed != nil && !transient(failed):
+			t.yield(Commit{}, failed)
+			return false
+		case failed == nil:
+			t.lastBack = now
+			return t.advance(horizon)
+		}
+		if !sleep(ctx, idle.NextBackOff()) {
+			return false
+		}
+	}
+}
+
+// poll runs one fast query per shard, and a backtrack query per shard when
+// one is due, and yields what they found; progressed reports new commits.
+func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
+	if err := t.s.checkShards(ctx); err != nil {
+		return false, err
+	}
+	now := t.s.cfg.Now()
+	lo, err := scanStart(t.w)
+	if err != nil {
+		return false, err
+	}
+	fastLo := lo
+	if !t.lastPoll.IsZero() {
+		var from ulid.ULID
+		_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
+		if from.Compare(fastLo) > 0 {
+			fastLo = from
+		}
+	}
+	queries := make([]*dynamodb.QueryInput, 0, 2*t.s.cfg.ScanShards)
+	for i := range t.s.cfg.ScanShards {
+		queries = append(queries, t.s.shardQuery(i, fastLo, scanHorizon(now, 0)))
+	}
+	horizon := ""
+	if now.Sub(t.lastBack) >= liveBacktrack {
+		h := liveHorizon(now, t.o.settle)
+		horizon = h.String()
+		if h.Compare(lo) >= 0 && fastLo.Compare(lo) > 0 { // the fast queries do not reach down to lo
+			for i := range t.s.cfg.ScanShards {
+				queries = append(queries, t.s.shardQuery(i, lo, h))
+			}
+		}
+	}
+	commits, prevs, err := t.read(ctx, queries)
+	if err != nil {
+		return false, err
+	}
+	before := len(t.yielded)
+	for _, c := range commits {
+		if !t.offer(c, prevs[c.CommitID]) {
+			return false, ctx.Err()
+		}
+	}
+	progressed = len(t.yielded) > before
+	t.lastPoll = now
+	if horizon != "" && horizon > t.w {
+		t.lastBack = now
+		if !t.advance(horizon) {
+			return false, ctx.Err()
+		}
+	}
+	return progressed, nil
+}
+
+// read runs the queries in parallel and returns the commits they found
+// that are neither yielded nor held yet, in CommitID order, with the
+// CommitIDs of their predecessors. Items already yielded are not decoded
+// (nor their offloaded events fetched).
+func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[string]string, error) {
+	results := make([][]map[string]types.AttributeValue, len(queries))
+	errs := make([]error, len(queries))
+	var wg sync.WaitGroup
+	for i, in := range queries {
+		wg.Go(func() {
+			for page, err := range t.s.pages(ctx, in) {
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				results[i] = append(results[i], page...)
+			}
+		})
+	}
+	wg.Wait()
+	var fresh []map[string]types.AttributeValue
+	prevs := map[string]string{}
+	for i, items := range results {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		for _, item := range items {
+			id, ok := item[attrCommitID].(*types.AttributeValueMemberS)
+			if ok && !t.wanted(id.Value, prevs) {
+				continue
+			}
+			prev, err := prevOf(item)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				prevs[id.Value] = prev
+			}
+			fresh = append(fresh, item)
+		}
+	}
+	commits, err := t.s.decodePage(ctx, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(commits, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
+	return commits, prevs, nil
+}
+
+// wanted reports whether the commit id is neither yielded, held, nor
+// already found by another query of this poll.
+func (t *liveTail) wanted(id string, found map[string]string) bool {
+	if id <= t.w {
+		return false
+	}
+	_, yielded := t.yielded[id]
+	_, held := t.heldIDs[id]
+	_, dup := found[id]
+	return !yielded && !held && !dup
+}
+
+// offer yields c if its predecessor has been yielded, and holds it back
+// otherwise; false when the caller stopped ranging.
+func (t *liveTail) offer(c Commit, prev string) bool {
+	if !t.ready(prev) {
+		t.held[prev] = c
+		t.heldIDs[c.CommitID] = struct{}{}
+		return true
+	}
+	return t.emit(c)
+}
+
+// ready reports whether the commit whose predecessor is prev may be
+// yielded: it has none (version 0, or written before predecessors were
+// recorded), or the predecessor was yielded.
+func (t *liveTail) ready(prev string) bool {
+	if prev == "" || prev <= t.w {
+		return true
+	}
+	_, ok := t.yielded[prev]
+	return ok
+}
+
+// emit yields c, then the held commits that waited for it, in a chain.
+func (t *liveTail) emit(c Commit) bool {
+	for {
+		t.yielded[c.CommitID] = struct{}{}
+		if !t.yield(c, nil) {
+			return false
+		}
+		next, ok := t.held[c.CommitID]
+		if !ok {
+			return true
+		}
+		delete(t.held, c.CommitID)
+		delete(t.heldIDs, next.CommitID)
+		c = next
+	}
+}
+
+// advance moves the watermark to w, yields the held commits whose
+// predecessor it now covers, forgets the yielded CommitIDs it covers, and
+// reports the checkpoint; false when the caller stopped ranging.
+func (t *liveTail) advance(w string) bool {
+	if w <= t.w {
+		return true
+	}
+	t.w = w
+	var release []string
+	for prev := range t.held {
+		if prev <= w {
+			release = append(release, prev)
+		}
+	}
+	slices.SortFunc(release, func(a, b string) int { return strings.Compare(t.held[a].CommitID, t.held[b].CommitID) })
+	for _, prev := range release {
+		c, ok := t.held[prev]
+		if !ok {
+			continue
+		}
+		delete(t.held, prev)
+		delete(t.heldIDs, c.CommitID)
+		if !t.emit(c) {
+			return false
+		}
+	}
+	for id := range t.yielded {
+		if id <= w {
+			delete(t.yielded, id)
+		}
+	}
+	t.o.reportCheckpoint(w)
+	return true
+}
+
+// prevOf returns the CommitID of the predecessor an item names, "" if none.
+func prevOf(item map[string]types.AttributeValue) (string, error) {
+	av, ok := item[livePrevAttr]
+	if !ok {
+		return "", nil
+	}
+	s, ok := av.(*types.AttributeValueMemberS)
+	if !ok {
+		agg, _ := item[attrAggregateID].(*types.AttributeValueMemberS)
+		ver, _ := item[attrVersion].(*types.AttributeValueMemberN)
+		return "", fmt.Errorf("%w: aggregate %v version %v: attribute %s is not a string",
+			ErrCorruptCommit, agg, ver, livePrevAttr)
+	}
+	return s.Value, nil
+}
+
+// liveHorizon is the watermark a live Tail may reach at now: the last ULID
+// of the millisecond before now-settle, even when settle is 0.
+func liveHorizon(now time.Time, settle time.Duration) ulid.ULID {
+	var h ulid.ULID
+	_ = h.SetTime(ulid.Timestamp(now.Add(-settle)) - 1)
+	for i := 6; i < len(h); i++ {
+		h[i] = 0xff
+	}
+	return h
+}
