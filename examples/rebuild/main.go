@@ -141,8 +141,13 @@ func (r *rebuilder) run(ctx context.Context) error {
 	for {
 		select {
 		case c, ok := <-commits:
-			if !ok {
-				return <-errs
+			if !ok { // Tail ends without an error when ctx ends
+				select {
+				case err := <-errs:
+					return err
+				default:
+					return ctx.Err()
+				}
 			}
 			p.apply(c)
 			if p.Commits%int64(r.saveEvery) == 0 {
