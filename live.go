@@ -17,9 +17,9 @@ import (
 // Timing of a live Tail; see doc.go, "Live tail".
 const (
 	// livePollMin and livePollMax bound the pause between two polls: 100 ms
-	// while commits arrive, growing to 300 ms while idle.
+	// while commits arrive, growing to 250 ms (±20%) while idle.
 	livePollMin = 100 * time.Millisecond
-	livePollMax = 300 * time.Millisecond
+	livePollMax = 250 * time.Millisecond
 	// liveLookback is how far before the previous poll's time a fast query
 	// starts: it covers the usual delay between a CommitID's time and the
 	// commit's visibility in the index (the write's duration, index lag,
@@ -117,6 +117,7 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 		yielded: map[string]struct{}{}, held: map[string]Commit{}, heldIDs: map[string]struct{}{}}
 	idle := backoff.NewExponentialBackOff()
 	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
+	idle.RandomizationFactor = 0.2
 	if !t.catchUp(ctx, idle) {
 		return
 	}
