@@ -47,11 +47,17 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
+	fresh := c.CommitID == ""
 	p, err := s.prepare(&c)
 	if err != nil {
 		return c, err
 	}
-	return s.write(ctx, c, p)
+	one := []Commit{c}
+	prev, err := s.chain(ctx, one, []bool{fresh})
+	if err != nil {
+		return one[0], err
+	}
+	return s.write(ctx, one[0], p, prev[0])
 }
 
 // prepare checks c, giving it a CommitID if it has none, and encodes its
@@ -101,13 +107,16 @@ func (s *Store) assignCommitID(c *Commit) error {
 }
 
 // write stores a prepared commit, its offloaded events first, and then
-// notifies.
-func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
+// notifies. prev is its predecessor's CommitID ("" at version 0).
+func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Commit, error) {
 	enc, err := s.encodeItem(c, p)
+	if err == nil {
+		err = linkItem(c, enc.item, prev)
+	}
 	if err != nil {
 		return c, err
 	}
-	if err := s.checkShards(ctx); err != nil {
+	if err := s.checkWriter(ctx); err != nil {
 		return c, err
 	}
 	if err := s.storeBlobs(ctx, enc); err != nil {
@@ -117,6 +126,7 @@ func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
 		s.dropBlobs(ctx, err, []Commit{c}, enc)
 		return c, err
 	}
+	c = s.landed(ctx, c)
 	return c, s.notify(ctx, c)
 }
 

@@ -63,19 +63,32 @@ func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, err
 }
 
 func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, error) {
+	fresh := make([]bool, len(commits))
+	for i, c := range commits {
+		fresh[i] = c.CommitID == ""
+	}
 	out, packs, err := s.prepareAll(commits)
 	if err != nil {
 		return out, err
 	}
-	if len(out) == 1 {
-		out[0], err = s.write(ctx, out[0], packs[0])
-		return out, err
-	}
-	encs, items, err := s.encodeAll(out, packs)
+	prevs, err := s.chain(ctx, out, fresh)
 	if err != nil {
 		return out, err
 	}
-	if err := s.checkShards(ctx); err != nil {
+	if len(out) == 1 {
+		out[0], err = s.write(ctx, out[0], packs[0], prevs[0])
+		return out, err
+	}
+	encs, items, err := s.encodeAll(out, packs)
+	for i := range items {
+		if err == nil {
+			err = linkItem(out[i], items[i], prevs[i])
+		}
+	}
+	if err != nil {
+		return out, err
+	}
+	if err := s.checkWriter(ctx); err != nil {
 		return out, err
 	}
 	if err := s.storeBlobs(ctx, encs...); err != nil {
@@ -86,8 +99,9 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 		return out, err
 	}
 	var errs []error
-	for _, c := range out {
-		if err := s.notify(ctx, c); err != nil {
+	for i, c := range out {
+		out[i] = s.landed(ctx, c)
+		if err := s.notify(ctx, out[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -83,7 +83,38 @@ var (
 	// (a REMOVE record, or a stream without new images), a keys-only image,
 	// the table's metadata item, or an item another program wrote.
 	ErrNotCommit = errors.New("eventstore: stream image is not a commit")
+	// ErrVersionGap is matched by every *VersionGapError: an append at a
+	// version whose predecessor is not stored. It does not match
+	// ErrVersionConflict: nobody wrote first, the caller skipped versions.
+	ErrVersionGap = errors.New("eventstore: version gap")
+	// ErrSettleMismatch reports a store whose writer deadline
+	// (Config.MaxCommitLatency) exceeds the one the table records, on its
+	// first write, or whose settle window does not cover the recorded
+	// deadline plus SettleAllowance, on its first Scan or Tail: either
+	// would let a reader skip a commit for good. See doc.go, "Settle
+	// window".
+	ErrSettleMismatch = errors.New("eventstore: settle rules differ from the table's")
 )
+
+// VersionGapError reports an append at Version of AggregateID whose
+// predecessor (Version-1) is not stored: the caller skipped versions.
+// Expected is the version the aggregate's next commit must have (its
+// latest version plus one, 0 for a new aggregate; inside an AppendAll, the
+// version after the group's previous commit). Nothing was written. It
+// matches ErrVersionGap with errors.Is, not ErrVersionConflict.
+type VersionGapError struct {
+	AggregateID string
+	Version     int64
+	Expected    int64
+}
+
+func (e *VersionGapError) Error() string {
+	return fmt.Sprintf("%v: aggregate %q version %d: version %d is not stored, the next version is %d",
+		ErrVersionGap, e.AggregateID, e.Version, e.Version-1, e.Expected)
+}
+
+// Is reports whether target is ErrVersionGap.
+func (e *VersionGapError) Is(target error) bool { return target == ErrVersionGap }
 
 // VersionConflictError reports that another commit already holds the
 // version an Append asked for: someone else wrote to the aggregate since the

@@ -57,14 +57,14 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 				s.assignCommitID(&c) // a new id cannot fail
 			}
 		}
-		if fresh || attempt > 1 {
-			latest, _, err := s.latest(ctx, c.AggregateID)
-			if err != nil {
-				return c, err
-			}
-			c.Version = latest + 1
+		prev, err := s.nextLink(ctx, &c, fresh || attempt > 1)
+		if err == nil {
+			err = follow(&c, prev, fresh)
 		}
-		c, err = s.write(ctx, c, p)
+		if err != nil {
+			return c, err
+		}
+		c, err = s.write(ctx, c, p, prev)
 		var conflict *VersionConflictError
 		switch {
 		case !errors.As(err, &conflict):
@@ -76,6 +76,21 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 			return c, fmt.Errorf("eventstore: AppendNext of aggregate %q: %w", c.AggregateID, ctx.Err())
 		}
 	}
+}
+
+// nextLink returns the predecessor of c's version; when reread, it first
+// sets c.Version to the one after the latest, whose CommitID is then the
+// predecessor: no request beyond the latest Query.
+func (s *Store) nextLink(ctx context.Context, c *Commit, reread bool) (string, error) {
+	if !reread {
+		return s.predecessor(ctx, c.AggregateID, c.Version)
+	}
+	latest, holder, err := s.latest(ctx, c.AggregateID)
+	if err != nil {
+		return "", err
+	}
+	c.Version = latest + 1
+	return holder, nil
 }
 
 // AppendNew appends c as version 0, the first commit of an aggregate that
@@ -107,7 +122,7 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 		return c, err
 	}
 	if latest < 0 {
-		c, err = s.write(ctx, c, p)
+		c, err = s.write(ctx, c, p, "")
 		if errors.Is(err, ErrVersionConflict) {
 			err = fmt.Errorf("%w: %w", ErrAggregateExists, err)
 		}

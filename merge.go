@@ -67,7 +67,10 @@ func (r *shardReader) head() (Commit, bool) {
 }
 
 // merge yields the commits of every reader, each in CommitID order, as one
-// sequence in strictly increasing CommitID order. The first error ends it.
+// sequence in increasing (CommitID, AggregateID) order: commits sharing a
+// CommitID (only caller-set ids can) are yielded adjacently, by
+// AggregateID. Only a pair that does not increase is corruption. The
+// first error ends it.
 // A linear pick of the smallest head is cheaper than a heap for the few
 // shards a table has.
 func merge(readers []*shardReader, yield func(Commit, error) bool) {
@@ -80,22 +83,22 @@ func merge(readers []*shardReader, yield func(Commit, error) bool) {
 			return
 		}
 	}
-	last := ""
+	var last Commit
 	for len(live) > 0 {
 		pick := 0
 		for i, r := range live {
-			if r.page[0].CommitID < live[pick].page[0].CommitID {
+			if before(r.page[0], live[pick].page[0]) {
 				pick = i
 			}
 		}
 		r := live[pick]
 		c := r.page[0]
-		if c.CommitID <= last {
-			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
-				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last))
+		if last.CommitID != "" && !before(last, c) {
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
 			return
 		}
-		last = c.CommitID
+		last = c
 		if !yield(c, nil) {
 			return
 		}
@@ -108,4 +111,10 @@ func merge(readers []*shardReader, yield func(Commit, error) bool) {
 			live = append(live[:pick], live[pick+1:]...)
 		}
 	}
+}
+
+// before is the global log's order: by CommitID, and by AggregateID among
+// commits that share a CommitID.
+func before(a, b Commit) bool {
+	return a.CommitID < b.CommitID || (a.CommitID == b.CommitID && a.AggregateID < b.AggregateID)
 }

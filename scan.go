@@ -81,7 +81,7 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 
 // scan yields the commits from lo to the settle horizon, merging the shards.
 func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yield func(Commit, error) bool) {
-	if err := s.checkShards(ctx); err != nil {
+	if err := s.checkReader(ctx, settle); err != nil {
 		yield(Commit{}, err)
 		return
 	}

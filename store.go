@@ -184,6 +184,7 @@ type Store struct {
 	client DynamoDBAPI
 	cfg    Config
 	shards shardCheck
+	seen   *lastSeen // the newest commit seen per aggregate; see predecessor
 }
 
 // New returns a Store on the table cfg names, using client for every
@@ -197,7 +198,7 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, cfg: cfg}
+	s := &Store{client: client, cfg: cfg, seen: newLastSeen(defaultLastSeen)}
 	if cfg.Observer != nil {
 		s.client = &observedClient{next: client, s: s}
 	}

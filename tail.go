@@ -50,6 +50,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 		}
 		idle := backoff.NewExponentialBackOff()
 		idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = tailPollMin, tailPollMax, 0
+		var last Commit // the last commit yielded: the next round starts at its CommitID, past it
 		for {
 			var failed error
 			stopped, progressed := false, false
@@ -58,9 +59,11 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 					failed = err
 					return false
 				}
-				progressed = true
-				id, _ := parseCommitID(c.CommitID) // decodeItem parsed it already
-				lo, _ = increment(id)
+				if last.CommitID != "" && !before(last, c) {
+					return true // yielded in an earlier round (a run of one CommitID)
+				}
+				progressed, last = true, c
+				lo, _ = parseCommitID(c.CommitID) // decodeItem parsed it already
 				stopped = !yield(c, nil)
 				if !stopped {
 					o.reportCheckpoint(c.CommitID)
