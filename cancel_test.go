@@ -303,7 +303,7 @@ func TestCancelTail(t *testing.T) {
 			var cancelled time.Time
 			var errs []error
 			n := 0
-			for _, err := range rig.store.Tail(ctx, "", append(opts, eventstore.WithSettle(time.Millisecond))...) {
+			for _, err := range rig.store.Tail(ctx, "", append(opts, eventstore.WithSettle(0))...) {
 				if err != nil {
 					errs = append(errs, err)
 					continue

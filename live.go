@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,11 +31,6 @@ const (
 	// watermark.
 	liveBacktrack = time.Second
 )
-
-// livePrevAttr names the item attribute holding the CommitID of the
-// aggregate's previous version (issue 11); items written before it have
-// none.
-const livePrevAttr = "prev"
 
 // Live makes Tail follow the log in live mode: a commit is yielded as soon
 // as a poll finds it in the scan index, typically within 100-300 ms of its
@@ -103,18 +99,18 @@ type liveTail struct {
 	o        scanOptions
 	yield    func(Commit, error) bool
 	w        string
-	yielded  map[string]struct{} // CommitIDs > w yielded
-	held     map[string]Commit   // commits waiting for their predecessor, by its CommitID
-	heldIDs  map[string]struct{} // CommitIDs of held commits
-	lastPoll time.Time           // reader time of the previous poll; zero before the first
-	lastBack time.Time           // reader time of the previous backtrack
+	yielded  map[commitKey]struct{} // commits > w yielded
+	held     map[commitKey]Commit   // commits waiting for their predecessor, by its key
+	heldKeys map[commitKey]struct{} // keys of held commits
+	lastPoll time.Time              // reader time of the previous poll; zero before the first
+	lastBack time.Time              // reader time of the previous backtrack
 }
 
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
 // tail".
 func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
 	t := &liveTail{s: s, o: o, yield: yield, w: after,
-		yielded: map[string]struct{}{}, held: map[string]Commit{}, heldIDs: map[string]struct{}{}}
+		yielded: map[commitKey]struct{}{}, held: map[commitKey]Commit{}, heldKeys: map[commitKey]struct{}{}}
 	idle := backoff.NewExponentialBackOff()
 	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
 	idle.RandomizationFactor = 0.2
@@ -154,19 +150,24 @@ func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
 		horizon := liveHorizon(now, t.o.settle).String()
 		var failed error
 		stopped := false
+		cp := checkpoints{report: func(id string) { t.advance(id) }}
 		t.s.scan(ctx, lo, t.o.settle, func(c Commit, err error) bool {
 			if err != nil {
 				failed = err
 				return false
 			}
-			if c.CommitID > horizon { // scan's own horizon is a little later
-				t.yielded[c.CommitID] = struct{}{}
-			} else {
-				t.w = c.CommitID
+			k := keyOfCommit(c)
+			if _, dup := t.yielded[k]; dup { // yielded by a pass cut short
+				return true
 			}
+			settled := c.CommitID <= horizon // scan's own horizon is a little later
+			if settled {
+				cp.before(c.CommitID)
+			}
+			t.yielded[k] = struct{}{}
 			stopped = !t.yield(c, nil)
-			if !stopped && c.CommitID <= horizon {
-				t.o.reportCheckpoint(c.CommitID)
+			if !stopped && settled {
+				cp.after(c.CommitID)
 			}
 			return !stopped
 		})
@@ -189,7 +190,7 @@ func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
 // poll runs one fast query per shard, and a backtrack query per shard when
 // one is due, and yields what they found; progressed reports new commits.
 func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
-	if err := t.s.checkShards(ctx); err != nil {
+	if err := t.s.checkReader(ctx, t.o.settle); err != nil {
 		return false, err
 	}
 	now := t.s.cfg.Now()
@@ -225,7 +226,7 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	}
 	before := len(t.yielded)
 	for _, c := range commits {
-		if !t.offer(c, prevs[c.CommitID]) {
+		if !t.offer(c, prevs[keyOfCommit(c)]) {
 			return false, ctx.Err()
 		}
 	}
@@ -241,10 +242,10 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 }
 
 // read runs the queries in parallel and returns the commits they found
-// that are neither yielded nor held yet, in CommitID order, with the
-// CommitIDs of their predecessors. Items already yielded are not decoded
-// (nor their offloaded events fetched).
-func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[string]string, error) {
+// that are neither yielded nor held yet, in the global log's order, with
+// the CommitIDs of their predecessors. Items already yielded are not
+// decoded (nor their offloaded events fetched).
+func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, error) {
 	results := make([][]map[string]types.AttributeValue, len(queries))
 	errs := make([]error, len(queries))
 	var wg sync.WaitGroup
@@ -261,22 +262,22 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 	}
 	wg.Wait()
 	var fresh []map[string]types.AttributeValue
-	prevs := map[string]string{}
+	prevs := map[commitKey]string{}
 	for i, items := range results {
 		if errs[i] != nil {
 			return nil, nil, errs[i]
 		}
 		for _, item := range items {
-			id, ok := item[attrCommitID].(*types.AttributeValueMemberS)
-			if ok && !t.wanted(id.Value, prevs) {
+			k, ok := itemKey(item)
+			if ok && !t.wanted(k, prevs) {
 				continue
 			}
-			prev, err := prevOf(item)
-			if err != nil {
-				return nil, nil, err
-			}
 			if ok {
-				prevs[id.Value] = prev
+				prev, err := prevOf(item)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
+				}
+				prevs[k] = prev
 			}
 			fresh = append(fresh, item)
 		}
@@ -285,28 +286,30 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 	if err != nil {
 		return nil, nil, err
 	}
-	slices.SortFunc(commits, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
+	slices.SortFunc(commits, func(a, b Commit) int {
+		return cmp.Or(strings.Compare(a.CommitID, b.CommitID), strings.Compare(a.AggregateID, b.AggregateID))
+	})
 	return commits, prevs, nil
 }
 
-// wanted reports whether the commit id is neither yielded, held, nor
-// already found by another query of this poll.
-func (t *liveTail) wanted(id string, found map[string]string) bool {
-	if id <= t.w {
+// wanted reports whether the commit is neither covered by the watermark,
+// yielded, held, nor already found by another query of this poll.
+func (t *liveTail) wanted(k commitKey, found map[commitKey]string) bool {
+	if k.id <= t.w {
 		return false
 	}
-	_, yielded := t.yielded[id]
-	_, held := t.heldIDs[id]
-	_, dup := found[id]
+	_, yielded := t.yielded[k]
+	_, held := t.heldKeys[k]
+	_, dup := found[k]
 	return !yielded && !held && !dup
 }
 
 // offer yields c if its predecessor has been yielded, and holds it back
 // otherwise; false when the caller stopped ranging.
 func (t *liveTail) offer(c Commit, prev string) bool {
-	if !t.ready(prev) {
-		t.held[prev] = c
-		t.heldIDs[c.CommitID] = struct{}{}
+	if !t.ready(prev, c.AggregateID) {
+		t.held[commitKey{prev, c.AggregateID}] = c
+		t.heldKeys[keyOfCommit(c)] = struct{}{}
 		return true
 	}
 	return t.emit(c)
@@ -315,27 +318,28 @@ func (t *liveTail) offer(c Commit, prev string) bool {
 // ready reports whether the commit whose predecessor is prev may be
 // yielded: it has none (version 0, or written before predecessors were
 // recorded), or the predecessor was yielded.
-func (t *liveTail) ready(prev string) bool {
+func (t *liveTail) ready(prev, aggregateID string) bool {
 	if prev == "" || prev <= t.w {
 		return true
 	}
-	_, ok := t.yielded[prev]
+	_, ok := t.yielded[commitKey{prev, aggregateID}]
 	return ok
 }
 
 // emit yields c, then the held commits that waited for it, in a chain.
 func (t *liveTail) emit(c Commit) bool {
 	for {
-		t.yielded[c.CommitID] = struct{}{}
+		k := keyOfCommit(c)
+		t.yielded[k] = struct{}{}
 		if !t.yield(c, nil) {
 			return false
 		}
-		next, ok := t.held[c.CommitID]
+		next, ok := t.held[k]
 		if !ok {
 			return true
 		}
-		delete(t.held, c.CommitID)
-		delete(t.heldIDs, next.CommitID)
+		delete(t.held, k)
+		delete(t.heldKeys, keyOfCommit(next))
 		c = next
 	}
 }
@@ -348,47 +352,45 @@ func (t *liveTail) advance(w string) bool {
 		return true
 	}
 	t.w = w
-	var release []string
-	for prev := range t.held {
-		if prev <= w {
-			release = append(release, prev)
+	var release []Commit
+	for prev, c := range t.held {
+		if prev.id <= w {
+			release = append(release, c)
+			delete(t.held, prev)
+			delete(t.heldKeys, keyOfCommit(c))
 		}
 	}
-	slices.SortFunc(release, func(a, b string) int { return strings.Compare(t.held[a].CommitID, t.held[b].CommitID) })
-	for _, prev := range release {
-		c, ok := t.held[prev]
-		if !ok {
-			continue
-		}
-		delete(t.held, prev)
-		delete(t.heldIDs, c.CommitID)
+	slices.SortFunc(release, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
+	for _, c := range release {
 		if !t.emit(c) {
 			return false
 		}
 	}
-	for id := range t.yielded {
-		if id <= w {
-			delete(t.yielded, id)
+	for k := range t.yielded {
+		if k.id <= w {
+			delete(t.yielded, k)
 		}
 	}
 	t.o.reportCheckpoint(w)
 	return true
 }
 
-// prevOf returns the CommitID of the predecessor an item names, "" if none.
-func prevOf(item map[string]types.AttributeValue) (string, error) {
-	av, ok := item[livePrevAttr]
-	if !ok {
-		return "", nil
+// commitKey identifies a commit within a live Tail: its CommitID, and its
+// aggregate, since caller-set CommitIDs may be shared by commits of
+// several aggregates.
+type commitKey struct{ id, aggregate string }
+
+func keyOfCommit(c Commit) commitKey { return commitKey{c.CommitID, c.AggregateID} }
+
+// itemKey is the commitKey of a raw item, false for an item without the
+// attributes (a fence; decodePage reports a corrupt one).
+func itemKey(item map[string]types.AttributeValue) (commitKey, bool) {
+	id, ok1 := item[attrCommitID].(*types.AttributeValueMemberS)
+	agg, ok2 := item[attrAggregateID].(*types.AttributeValueMemberS)
+	if !ok1 || !ok2 {
+		return commitKey{}, false
 	}
-	s, ok := av.(*types.AttributeValueMemberS)
-	if !ok {
-		agg, _ := item[attrAggregateID].(*types.AttributeValueMemberS)
-		ver, _ := item[attrVersion].(*types.AttributeValueMemberN)
-		return "", fmt.Errorf("%w: aggregate %v version %v: attribute %s is not a string",
-			ErrCorruptCommit, agg, ver, livePrevAttr)
-	}
-	return s.Value, nil
+	return commitKey{id.Value, agg.Value}, true
 }
 
 // liveHorizon is the watermark a live Tail may reach at now: the last ULID
@@ -400,4 +402,32 @@ func liveHorizon(now time.Time, settle time.Duration) ulid.ULID {
 		h[i] = 0xff
 	}
 	return h
+}
+
+// checkpoints reports the CommitIDs of a strict, ordered sequence as
+// checkpoints, each once the commits sharing it (a run of caller-set
+// CommitIDs) have all been yielded: when a greater CommitID comes, or at
+// the end of a complete pass (flush).
+type checkpoints struct {
+	report  func(string)
+	pending string
+}
+
+// before is called before yielding a commit with CommitID id.
+func (c *checkpoints) before(id string) {
+	if c.pending != "" && c.pending < id {
+		c.report(c.pending)
+		c.pending = ""
+	}
+}
+
+// after is called once the yield of the commit with CommitID id returned.
+func (c *checkpoints) after(id string) { c.pending = id }
+
+// flush reports the pending CommitID after a complete pass.
+func (c *checkpoints) flush() {
+	if c.pending != "" {
+		c.report(c.pending)
+		c.pending = ""
+	}
 }

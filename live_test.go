@@ -149,16 +149,15 @@ func TestLiveTailYieldsWellUnderTheSettleWindow(t *testing.T) {
 // modes, and not again when later commits come.
 func TestOnCaughtUpFiresOnceAfterTheBacklog(t *testing.T) {
 	t.Parallel()
-	s, _, _ := newStore(t, eventstore.Config{MaxCommitLatency: 500 * time.Millisecond, Settle: time.Second})
+	s, _, _ := newStore(t, eventstore.Config{})
 	for a := range 5 {
 		for v := range 4 {
 			mustAppend(t, s, commit(fmt.Sprintf("b%d", a), int64(v)))
 		}
 	}
-	time.Sleep(1200 * time.Millisecond) // the backlog is settled: the strict Tail yields it at once
 	backlog := 20
 	for _, mode := range []string{"strict", "live"} {
-		var opts []eventstore.ScanOption
+		opts := []eventstore.ScanOption{eventstore.WithSettle(0)} // the backlog is visible: all of it counts
 		if mode == "live" {
 			opts = append(opts, eventstore.Live())
 		}
@@ -231,11 +230,15 @@ func TestLiveTailHoldsAVersionUntilItsPredecessor(t *testing.T) {
 	s, client, table := newStore(t, eventstore.Config{})
 	v0 := mustAppend(t, s, commit("held", 0))
 	v1 := mustAppend(t, s, commit("held", 1))
+	mustAppend(t, s, commit("legacy", 0))
 	legacy := mustAppend(t, s, commit("legacy", 1))
 	item0, item1 := takeItem(t, client, table, v0), takeItem(t, client, table, v1)
+	takeItem(t, client, table, eventstore.Commit{AggregateID: "legacy", Version: 0}) // never back
 	legacyItem := takeItem(t, client, table, legacy)
-	item1["prev"] = &types.AttributeValueMemberS{Value: v0.CommitID}
-	delete(legacyItem, "prev")
+	if p, ok := item1["prev"].(*types.AttributeValueMemberS); !ok || p.Value != v0.CommitID {
+		t.Fatalf("version 1's prev is %v, want version 0's CommitID %s", item1["prev"], v0.CommitID)
+	}
+	delete(legacyItem, "prev") // as written before predecessors were recorded
 
 	r := startTail(t, s, "", eventstore.Live())
 	eventually(t, 10*time.Second, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.caughtUp > 0 })
@@ -291,6 +294,7 @@ func liveWriters(t *testing.T, s *eventstore.Store, prefix string, n int, stop <
 					return
 				}
 				mu.Unlock()
+				time.Sleep(10 * time.Millisecond) // a steady load, not a flood of the 2 CI cores
 			}
 		})
 	}
@@ -299,17 +303,18 @@ func liveWriters(t *testing.T, s *eventstore.Store, prefix string, n int, stop <
 }
 
 // Eight writers whose PutItems are held up to 1.5 s (past their 1 s
-// deadline) and whose clocks run 500 ms behind the reader's race a live
-// Tail with a 2.5 s settle window (> 1 s + 0.5 s + index lag). The Tail
-// yields every stored commit exactly once, each aggregate in version
-// order, never a refused one, and its checkpoints only move forward.
+// deadline) and whose clocks run 2 s behind the reader's (the allowance for
+// skew) race a live Tail with a 6 s settle window (> 1 s + 2 s + index
+// lag; the least the table allows). The Tail yields every stored commit
+// exactly once, each aggregate in version order, never a refused one, and
+// its checkpoints only move forward.
 func TestLiveTailSkipsNothingUnderDelaysAndSkew(t *testing.T) {
 	t.Parallel()
 	dt := &delayingTransport{max: 1500 * time.Millisecond, r: rand.New(rand.NewPCG(5, 6))}
-	cfg := eventstore.Config{ScanShards: 3, MaxCommitLatency: time.Second, Settle: 2500 * time.Millisecond}
+	cfg := eventstore.Config{ScanShards: 3, MaxCommitLatency: time.Second, Settle: 6 * time.Second}
 	_, client, table := newStore(t, cfg)
 	skewed := cfg
-	skewed.Now = func() time.Time { return time.Now().Add(-500 * time.Millisecond) }
+	skewed.Now = func() time.Time { return time.Now().Add(-2 * time.Second) }
 	writer := storeOn(t, dynamotest.Client(t, withTransport(dt)), table, skewed)
 	reader := storeOn(t, client, table, cfg)
 	r := startTail(t, reader, "", eventstore.Live())
@@ -319,8 +324,8 @@ func TestLiveTailSkipsNothingUnderDelaysAndSkew(t *testing.T) {
 	time.Sleep(6 * time.Second)
 	close(stop)
 	want := slices.Sorted(slices.Values(stored()))
-	eventually(t, 20*time.Second, func() bool { return r.seen() >= len(want) })
-	time.Sleep(3 * time.Second) // anything extra would show up now
+	eventually(t, 30*time.Second, func() bool { return r.seen() >= len(want) })
+	time.Sleep(2 * time.Second) // anything extra would show up now
 	r.stop()
 
 	ids := make([]string, len(r.got))
@@ -355,16 +360,17 @@ func TestLiveTailSkipsNothingUnderDelaysAndSkew(t *testing.T) {
 // the first Tail yielded after that checkpoint.
 func TestLiveTailRestartFromCheckpointSkipsNothing(t *testing.T) {
 	t.Parallel()
-	cfg := eventstore.Config{ScanShards: 2, MaxCommitLatency: 500 * time.Millisecond, Settle: 1500 * time.Millisecond}
+	cfg := eventstore.Config{ScanShards: 2, MaxCommitLatency: 500 * time.Millisecond, Settle: 5500 * time.Millisecond}
 	s, _, _ := newStore(t, cfg)
 	stop := make(chan struct{})
 	stored, _ := liveWriters(t, s, "r", 4, stop)
 	first := startTail(t, s, "", eventstore.Live())
-	time.Sleep(4 * time.Second)
+	time.Sleep(9 * time.Second) // past the settle window: the watermark passes some yielded commits
 	first.stop()
 	cp := first.lastCheckpoint()
-	if cp == "" {
-		t.Fatal("the first Tail reported no checkpoint in 4 s")
+	if n := countUpTo(first.got, cp); cp == "" || n == 0 {
+		t.Fatalf("the first Tail's checkpoint %q covers %d of the %d commits it yielded in 9 s, want some",
+			cp, n, len(first.got))
 	}
 	second := startTail(t, s, cp, eventstore.Live())
 	time.Sleep(2 * time.Second)

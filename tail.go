@@ -51,6 +51,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 		idle := backoff.NewExponentialBackOff()
 		idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = tailPollMin, tailPollMax, 0
 		var last Commit // the last commit yielded: the next round starts at its CommitID, past it
+		cp := checkpoints{report: o.reportCheckpoint}
 		for {
 			var failed error
 			stopped, progressed := false, false
@@ -64,9 +65,10 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 				}
 				progressed, last = true, c
 				lo, _ = parseCommitID(c.CommitID) // decodeItem parsed it already
+				cp.before(c.CommitID)
 				stopped = !yield(c, nil)
 				if !stopped {
-					o.reportCheckpoint(c.CommitID)
+					cp.after(c.CommitID)
 				}
 				return !stopped
 			})
@@ -79,6 +81,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 				yield(Commit{}, failed)
 				return
 			case failed == nil:
+				cp.flush() // the pass ended at the horizon: no more of its CommitID
 				o.reportCaughtUp()
 			}
 			if progressed {
