@@ -21,11 +21,18 @@ import (
 // Errors: a validation error (ErrEmptyAggregateID, ErrNegativeVersion,
 // ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidUTF8,
 // ErrEmptyMetadataKey, ErrInvalidCommitID, ErrAggregateIDTooLong,
-// ErrCommitTooLarge) before any request, so nothing is written; *VersionConflictError when another commit holds the version;
+// ErrCommitTooLarge) before any request, so nothing is written; an
+// ErrInvalidCommitID naming both ids, before any write, for a caller-set
+// CommitID not greater than version c.Version-1's; *VersionGapError
+// (ErrVersionGap) when version c.Version-1 is not stored (see doc.go,
+// "Causal order"); *VersionConflictError when another commit holds the version;
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
-// table was created with another ScanShards. Any other error (network,
+// table was created with another ScanShards; ErrSettleMismatch when
+// c's store has a longer MaxCommitLatency than the table records. A nil
+// error with the returned Commit's LandedLate set means stored, but
+// learned only after the writer deadline. Any other error (network,
 // throttling past the SDK's retries, a cancelled ctx) leaves the outcome
 // unknown: retry with the returned Commit to settle it.
 //

@@ -45,7 +45,12 @@ const maxTransactionBytes = 4 << 20
 // aggregate and version, or with one CommitID), so nothing is written; on a
 // conflict, an error holding one *VersionConflictError per conflicting
 // commit (errors.As finds the first, Conflicts returns all; none of the
-// commits is stored); ErrCommitDeadline; ErrShardMismatch; an error joining
+// commits is stored); a *VersionGapError (ErrVersionGap) when one
+// aggregate's versions in the group are not contiguous, or the lowest
+// one's predecessor is not stored (checked before writing: from the
+// Store's memory, or one GetItem per aggregate, in parallel; see doc.go,
+// "Causal order"); ErrCommitDeadline; ErrShardMismatch; ErrSettleMismatch;
+// an error joining
 // one *NotifyError per failed notification (all the commits are stored).
 // Any other error leaves the outcome unknown: retry with the returned
 // commits.

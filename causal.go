@@ -3,6 +3,7 @@ package eventstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -140,8 +141,12 @@ func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]st
 	}
 	wg.Wait()
 	for g, id := range order {
-		if errs[g] != nil {
-			return nil, errs[g]
+		if err := errs[g]; errors.Is(err, ErrVersionGap) {
+			return nil, err
+		} else if err != nil {
+			c := commits[firsts[g]]
+			return nil, fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, not stored: its predecessor could not be read; retry): %w",
+				c.AggregateID, c.Version, c.CommitID, err)
 		}
 		for k, i := range groups[id] {
 			if k > 0 {
@@ -191,4 +196,17 @@ func (s *Store) landed(ctx context.Context, c Commit) Commit {
 		note(ctx, func(o *Observation) { o.LateLandings++ })
 	}
 	return c
+}
+
+// checkPrev checks the predecessor CommitID an item of commit c records,
+// if any: a ULID smaller than c's own, on a version above 0.
+func checkPrev(item map[string]types.AttributeValue, c Commit) error {
+	prev, err := prevOf(item)
+	switch {
+	case err != nil:
+		return err
+	case prev != "" && (c.Version == 0 || prev >= c.CommitID):
+		return fmt.Errorf("%s %s does not precede commit id %s at version %d", attrPrev, prev, c.CommitID, c.Version)
+	}
+	return nil
 }

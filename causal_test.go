@@ -146,3 +146,70 @@ func TestVersionGapRefused(t *testing.T) {
 		t.Errorf("LatestVersion = %d, %v; want 1", v, err)
 	}
 }
+
+// An item whose prev attribute is malformed or does not precede its own
+// CommitID is corrupt, an error naming it, never a panic.
+func TestCorruptPrevRefused(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	c0 := mustAppend(t, s, commit("p", 0))
+	c1 := mustAppend(t, s, commit("p", 1))
+	for name, prev := range map[string]types.AttributeValue{
+		"not a ULID":      &types.AttributeValueMemberS{Value: "nope"},
+		"not a string":    &types.AttributeValueMemberN{Value: "1"},
+		"its own id":      &types.AttributeValueMemberS{Value: c1.CommitID},
+		"a later id":      &types.AttributeValueMemberS{Value: ulid.Make().String()},
+		"valid (control)": &types.AttributeValueMemberS{Value: c0.CommitID},
+	} {
+		item := rawItem(t, client, table, "p", 1)
+		item["prev"] = prev
+		if _, err := client.PutItem(ctxT(t), &dynamodb.PutItemInput{TableName: &table, Item: item}); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for _, err = range s.Query(ctxT(t), "p", 1) {
+			break
+		}
+		if valid := name == "valid (control)"; valid != (err == nil) || (!valid && !errors.Is(err, eventstore.ErrCorruptCommit)) {
+			t.Errorf("%s: Query = %v", name, err)
+		}
+	}
+}
+
+// Load, decide, append stays one request per commit: after Query (or
+// LatestVersion, or its own Append) the Store knows version n-1; a Store
+// that has not seen it reads it with one GetItem. AppendNext needs none
+// beyond its latest-version Query.
+func TestPredecessorRequests(t *testing.T) {
+	t.Parallel()
+	obs := &observations{}
+	s, client, table := newStore(t, eventstore.Config{Observer: obs})
+	other, err := eventstore.New(client, eventstore.Config{Table: table, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	mustAppend(t, other, commit("warm-up", 0)) // other's metadata check
+	mustAppend(t, s, commit("r", 0))
+	obs.take(eventstore.OpAppend)
+	mustAppend(t, s, commit("r", 1)) // its own append: warm
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 1 {
+		t.Errorf("warm Append after its own: %d requests, want 1", o.Requests)
+	}
+	mustAppend(t, other, commit("r", 2)) // other has not seen version 1: cold
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 2 {
+		t.Errorf("cold Append: %d requests, want 2 (GetItem, PutItem)", o.Requests)
+	}
+	collect(t, s.Query(ctx, "r", 0)) // s learns version 2
+	obs.take(eventstore.OpQuery)
+	mustAppend(t, s, commit("r", 3))
+	if o := one(t, obs, eventstore.OpAppend); o.Requests != 1 {
+		t.Errorf("Append after Query: %d requests, want 1", o.Requests)
+	}
+	if _, err := other.AppendNext(ctx, commit("r", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if o := one(t, obs, eventstore.OpAppendNext); o.Requests != 2 {
+		t.Errorf("AppendNext: %d requests, want 2 (Query, PutItem)", o.Requests)
+	}
+}

@@ -31,8 +31,10 @@
 // key). Each item also holds commitId (S), committedAt (N, unix ms), events
 // (the events as a JSON array; as DEFLATE-compressed JSON in a binary
 // attribute when that makes the item cost fewer write units), metadata (M,
-// optional) and
-// shard (N). The scan index (a GSI, default "commitsByCommitId") is keyed by
+// optional), shard (N) and, at every version n > 0 written by Append,
+// AppendAll or AppendNext, prev (S): the CommitID of version n-1 (items
+// stored before it existed have none and read back alike). The metadata
+// item ($eventstore, version -1) records scanShards and maxCommitLatency. The scan index (a GSI, default "commitsByCommitId") is keyed by
 // shard and commitId and projects all attributes. shard is a hash of the
 // aggregate id modulo Config.ScanShards, so an aggregate's commits share one
 // shard, writes spread over ScanShards index partitions (about 1,000
@@ -47,9 +49,11 @@
 //     first attempt was stored, the retry finds its own CommitID in the
 //     conditional-check failure (ReturnValuesOnConditionCheckFailure) and
 //     reports success without writing twice.
-//  4. Gap-free global order: Scan yields every commit once, in CommitID
-//     order, across shards and pages, holding back commits younger than the
-//     settle window so that a late write cannot land behind a checkpoint.
+//  4. Gap-free global order: Scan and Tail yield every commit once, in
+//     CommitID order, across shards and pages, holding back commits younger
+//     than the settle window so that a late write cannot land behind a
+//     checkpoint; and every aggregate's commits in version order, without
+//     gaps, because CommitIDs are causal (see "Causal order").
 //  5. Consistent aggregate reads: Query reads strongly consistently and
 //     pages through results of any size.
 //  6. Bad input gets a clear error before any request: nothing is written.
@@ -92,6 +96,63 @@
 // allowance is generous; a reader that cannot wait may pass WithSettle(0)
 // and accept the risk. New refuses a Settle that does not exceed
 // MaxCommitLatency.
+//
+// L is the WRITERS' deadline, so the table records it: the first store to
+// use a table writes its MaxCommitLatency into the metadata item beside
+// scanShards (adding it to an item that lacks it). A store whose
+// MaxCommitLatency exceeds the recorded one gets ErrSettleMismatch from
+// its first write; a store whose settle window (Config.Settle, or
+// WithSettle(d) with d > 0) is shorter than the recorded deadline plus
+// SettleAllowance gets it from its first Scan or Tail. Both are checked
+// once per Store, with the shard count.
+//
+// The exact condition: nothing is skipped as long as every request is
+// delivered within the allowance, network delivery time + index lag +
+// clock skew <= SettleAllowance. A request held on the network longer can
+// land after readers passed its time; time-based settling cannot prevent
+// that, but it is visible: when Append learns that its commit is stored
+// only after its writer deadline (the deadline cut the put short and the
+// fence found the commit, or a retry with an old Commit found it), it
+// returns success with Commit.LandedLate set, and the Observer counts a
+// late landing (Observation.LateLandings). The fence request itself is
+// bounded by SettleAllowance/2: a commit it finds landed within half the
+// allowance after the deadline; past that bound the outcome is unknown and
+// the error says so.
+//
+// # Causal order
+//
+// Append (and AppendAll, AppendNext) stores version n > 0 only if version
+// n-1 is a stored commit, and gives it a CommitID greater than version
+// n-1's: a skipped version is a *VersionGapError (ErrVersionGap, naming the
+// next version; not a conflict), a caller-set CommitID that is not greater
+// is refused before any request (ErrInvalidCommitID), and a store-assigned
+// one from a clock behind the predecessor's writer's is replaced by a
+// random ULID at the predecessor's millisecond + 1. Within an aggregate,
+// CommitIDs thus increase with versions, and the global log keeps every
+// aggregate in version order whatever the writers' clocks. AppendNew
+// writes version 0, which has no predecessor.
+//
+// The check reads before it writes, not atomically, and that is safe: a
+// stored commit never changes (a fence only takes a free key, and a commit
+// replaces only a fence), so what the read saw of version n-1 is still
+// true when version n lands; the put's own condition still decides who
+// wins version n. The Store remembers, for 10,000 aggregates, the newest
+// commit Query, LatestVersion, Exists and its appends saw (duplicates
+// included), so load, decide, append costs no extra request; otherwise
+// one consistent GetItem of version n-1 (AppendNext uses its latest-version
+// Query instead).
+//
+// Commits that share a CommitID (only caller-set ids can; on one aggregate
+// it is refused) are yielded adjacently by Scan and Tail, ordered by
+// AggregateID. A checkpoint is a CommitID and covers every commit with a
+// CommitID up to it: checkpoint after the last commit of such a run.
+//
+// A store-assigned CommitID may be a little ahead of its writer's clock
+// (when the predecessor's writer's clock was ahead). The writer deadline is
+// measured from the CommitID's time, so the commit still lands by its
+// CommitID time + L, and the settle arithmetic below holds unchanged: the
+// deadline only grows by the skew, and readers wait for the CommitID's
+// time, not the writer's.
 //
 // # Live tail
 //
@@ -183,8 +244,8 @@
 // Lambda function receives) turns a record's new image back into its
 // Commit. Events, Fold and LoadHistory give aws-event-stream's views of an
 // aggregate. Config.Observer hears of every operation: requests, consumed
-// capacity, retries, conflicts, recognised duplicates, late refusals and
-// scan lag.
+// capacity, retries, conflicts, recognised duplicates, late refusals,
+// late landings and scan lag.
 //
 // # Time to live
 //
@@ -215,9 +276,13 @@
 //     ErrCommitTooLarge before any request (sizes are measured after
 //     compression), unless Config.Offload is set. Any commit is bounded by
 //     Config.MaxCommitBytes (16 MiB of events as JSON).
-//   - Versions are not checked for gaps: Append at version 5 of a new
-//     aggregate succeeds. Writers derive the next version from what they
-//     read, so gaps do not arise in practice.
+//   - The causal check's cold path: an Append at version n > 0 whose Store
+//     has not seen version n-1 (another process wrote it, or the aggregate
+//     fell out of the 10,000 remembered) first reads it with one consistent
+//     GetItem: 2 requests instead of 1, and 1 read unit per 4 KB of that
+//     item (measured with DynamoDB Local: warm 1 request and 0 RCU per
+//     commit, cold 2 requests and 1 RCU per small commit; see
+//     benchmarks/causal_test.go). A refused gap costs one more Query.
 //   - Cost: an Append is one PutItem, one write unit per KB of item on the
 //     table and again on the scan index. A Query or Scan page costs one read
 //     unit per 4 KB read (half for eventually consistent Scan reads). An

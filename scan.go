@@ -45,11 +45,19 @@ func WithSettle(d time.Duration) ScanOption {
 // with backoff, resuming the failed page, so no commit is skipped or
 // repeated.
 //
+// Every aggregate's commits come in version order (CommitIDs are causal;
+// see doc.go, "Causal order"). Commits that share a caller-set CommitID are
+// yielded adjacently, ordered by AggregateID, and a checkpoint at that
+// CommitID covers all of them: checkpoint after the last of such a run
+// (the store never assigns equal ids).
+//
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
-// not decode, ErrShardMismatch, ErrLiveScan for the Live option) is yielded
-// once and ends the sequence; OnCaughtUp and OnCheckpoint do nothing here.
-// Scan stops its requests once the caller stops ranging. It is safe for
+// not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
+// shorter than the table's recorded writer deadline plus SettleAllowance,
+// ErrLiveScan for the Live option) is yielded once and ends the sequence;
+// OnCaughtUp and OnCheckpoint do nothing here. Scan stops its requests
+// once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {

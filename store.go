@@ -80,7 +80,8 @@ type Config struct {
 	MaxCommitLatency time.Duration
 	// Settle is the settle window of Scan and Tail when no WithSettle
 	// option is given; default MaxCommitLatency + SettleAllowance. It must
-	// exceed MaxCommitLatency.
+	// exceed MaxCommitLatency, and, checked at the first Scan or Tail, be
+	// at least the writer deadline the table records plus SettleAllowance.
 	Settle time.Duration
 	// Now is the clock CommitIDs and the settle window are taken from;
 	// default time.Now. A hook for tests.

@@ -33,7 +33,7 @@ func main() {
 	table := flag.String("table", "", "event store table (required)")
 	stateTable := flag.String("state", "", `table of the projection state (default "<table>-rebuild")`)
 	shards := flag.Int("shards", 0, "ScanShards of the event store (0: the default)")
-	settle := flag.Duration("settle", 0, "settle window (0: the store's default; the writer deadline becomes half of it)")
+	settle := flag.Duration("settle", 0, "settle window: at least the WRITERS' deadline recorded in the table plus 5s (0: 10s, right for default writers)")
 	saveEvery := flag.Int("save-every", 1000, "save the state after this many commits (and every second while busy)")
 	flag.Parse()
 	if *table == "" {
@@ -52,7 +52,10 @@ func main() {
 	}
 	cfg := eventstore.Config{Table: *table, ScanShards: *shards}
 	if *settle > 0 {
-		cfg.Settle, cfg.MaxCommitLatency = *settle, *settle/2
+		// This process never writes: its own deadline only has to pass
+		// New's check. What counts is the writers' deadline, recorded in
+		// the table; Scan refuses a window that does not cover it.
+		cfg.Settle, cfg.MaxCommitLatency = *settle, min(eventstore.DefaultMaxCommitLatency, *settle/2)
 	}
 	store, err := eventstore.New(client, cfg)
 	if err != nil {
