@@ -195,9 +195,10 @@
 // write, a writer clock behind) is found by the backtrack, up to S + 1 s
 // late, never lost. Hence W = H' keeps its promise.
 //
-// Each commit is yielded once per Tail: a CommitID is yielded only if it
-// is > W and not in the set, the set holds every yielded CommitID > W, and
-// W only grows.
+// Each commit is yielded once per Tail: a commit is yielded only if its
+// CommitID is > W and it is not in the set, the set holds every yielded
+// commit > W (by CommitID and aggregate, since caller-set CommitIDs may be
+// shared), and W only grows.
 //
 // Each aggregate's commits come in version order: version n only after
 // version n-1 was yielded (in the set, or <= W). CommitIDs are causal
@@ -208,7 +209,7 @@
 // not held: their order is the order they became visible in.
 //
 // Restart. OnCheckpoint reports W each time it advances (in the backlog,
-// each CommitID yielded). A live Tail restarted from it repeats the
+// each CommitID yielded, once every commit sharing it was). A live Tail restarted from it repeats the
 // commits its predecessor yielded with a CommitID > W: those stamped in the
 // last S + 1 s before it stopped (at 100 commits/s and the default 10 s,
 // about 1,100 commits), never one older. Each is recognisable by aggregate
