@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dynacommit/eventstore"
-	"github.com/dynacommit/eventstore/dynamotest"
 )
 
 // liveRun is a Tail running in the background, recording what it yields,
@@ -304,19 +303,19 @@ func liveWriters(t *testing.T, s *eventstore.Store, prefix string, n int, stop <
 
 // Eight writers whose PutItems are held up to 1.5 s (past their 1 s
 // deadline) and whose clocks run 2 s behind the reader's (the allowance for
-// skew) race a live Tail with a 6 s settle window (> 1 s + 2 s + index
-// lag; the least the table allows). The Tail yields every stored commit
+// skew; the reader's clock is set ahead, since CommitIDs are monotonic per
+// process, across the parallel tests) race a live Tail with a 6 s settle
+// window (> 1 s + 2 s + index lag; the least the table allows). The Tail yields every stored commit
 // exactly once, each aggregate in version order, never a refused one, and
 // its checkpoints only move forward.
 func TestLiveTailSkipsNothingUnderDelaysAndSkew(t *testing.T) {
 	t.Parallel()
 	dt := &delayingTransport{max: 1500 * time.Millisecond, r: rand.New(rand.NewPCG(5, 6))}
 	cfg := eventstore.Config{ScanShards: 3, MaxCommitLatency: time.Second, Settle: 6 * time.Second}
-	_, client, table := newStore(t, cfg)
+	writer, client, table := newStore(t, cfg, withTransport(dt))
 	skewed := cfg
-	skewed.Now = func() time.Time { return time.Now().Add(-2 * time.Second) }
-	writer := storeOn(t, dynamotest.Client(t, withTransport(dt)), table, skewed)
-	reader := storeOn(t, client, table, cfg)
+	skewed.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	reader := storeOn(t, client, table, skewed)
 	r := startTail(t, reader, "", eventstore.Live())
 
 	stop := make(chan struct{})
