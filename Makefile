@@ -2,9 +2,11 @@
 #             runs every test with the race detector against local emulators
 # make demo   runs examples/quickstart against a DynamoDB Local it starts
 # make bench  runs the benchmarks against DynamoDB Local (BENCHFLAGS='-count 6'
-#             for benchstat)
+#             for benchstat); BenchmarkFloor compares the store with a bare
+#             SDK loop, BenchmarkPutCost prices PutItem options on the server
 # make bench-peers  compares eventstore with two npm DynamoDB event stores on
 #             one DynamoDB Local; writes benchmarks/peers/RESULTS.md
+#             (PEERSFLAGS='-runs 5 -scale 2' to change the runs)
 # make lint   gofmt check, go vet, staticcheck
 # make fuzz   runs every fuzz target for FUZZTIME (default 15s) each; part of test
 # make bench-live  runs the live latency benchmarks briefly (20 commits); part of test
@@ -25,10 +27,11 @@ lint: tools
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
-	@for f in $(PEERS)/*.js; do node --check $$f || exit 1; done
+	cd $(PEERS) && $(GO) vet ./... && staticcheck ./...
 
 test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd $(PEERS) && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 	$(MAKE) bench-live
 
@@ -54,8 +57,11 @@ demo: tools
 bench: tools
 	$(GO) test -run '^$$' -bench . $(BENCHFLAGS) -timeout 60m ./benchmarks/
 
+# bench-peers is a Go module of its own (benchmarks/peers/go.mod), so that
+# the library's module carries no Node tooling.
 bench-peers: tools $(PEERS)/node_modules/.package-lock.json
-	$(GO) run ./benchmarks/peers -out $(PEERS)/RESULTS.md
+	@for f in $(PEERS)/*.js; do node --check $$f || exit 1; done
+	cd $(PEERS) && $(GO) run . -dir . -out RESULTS.md $(PEERSFLAGS)
 
 $(PEERS)/node_modules/.package-lock.json: $(PEERS)/package.json $(PEERS)/package-lock.json
 	npm ci --prefix $(PEERS) --ignore-scripts --no-audit --no-fund --loglevel=error

@@ -53,56 +53,23 @@ func (s *Store) aggregates(ctx context.Context, yield func(string, error) bool) 
 	if err := s.checkShards(ctx); err != nil {
 		return fail(err)
 	}
-	type head struct {
-		commitID, aggregateID string
-		next                  func() (firstCommit, error, bool)
-		stop                  func()
+	sources := make([]sorted[firstCommit], s.cfg.ScanShards)
+	for shard := range sources {
+		p := pull(s.firstCommits(ctx, shard))
+		defer p.stop()
+		sources[shard] = p
 	}
-	heads := make([]*head, 0, s.cfg.ScanShards)
-	defer func() {
-		for _, h := range heads {
-			h.stop()
-		}
-	}()
-	advance := func(h *head) (bool, error) {
-		fc, err, ok := h.next()
-		h.commitID, h.aggregateID = fc.commitID, fc.aggregateID
-		return ok && err == nil, err
-	}
-	for shard := range s.cfg.ScanShards {
-		next, stop := iter.Pull2(s.firstCommits(ctx, shard))
-		heads = append(heads, &head{next: next, stop: stop})
-	}
-	live := make([]*head, 0, len(heads))
-	for _, h := range heads {
-		ok, err := advance(h)
+	n, failed := 0, error(nil)
+	mergeSorted(sources, func(a, b firstCommit) bool { return a.commitID < b.commitID }, func(fc firstCommit, err error) bool {
 		if err != nil {
-			return fail(err)
+			failed = err
+		} else {
+			n++
 		}
-		if ok {
-			live = append(live, h)
-		}
-	}
-	n := 0
-	for len(live) > 0 {
-		pick := 0
-		for i, h := range live {
-			if h.commitID < live[pick].commitID {
-				pick = i
-			}
-		}
-		h := live[pick]
-		if !yield(h.aggregateID, nil) {
-			return n, nil
-		}
-		n++
-		ok, err := advance(h)
-		if err != nil {
-			return fail(err)
-		}
-		if !ok {
-			live = append(live[:pick], live[pick+1:]...)
-		}
+		return yield(fc.aggregateID, err)
+	})
+	if failed != nil {
+		return 0, failed
 	}
 	return n, nil
 }

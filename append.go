@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
+
+	"github.com/dynacommit/eventstore/internal/retry"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
 )
 
 // Append stores c as one item with one conditional PutItem, all its events
@@ -18,14 +22,12 @@ import (
 // CommitID, so calling Append again with it is an idempotent retry: if the
 // first attempt was stored, the retry reports success and writes nothing.
 //
-// Errors: a validation error (ErrEmptyAggregateID, ErrNegativeVersion,
-// ErrNoEvents, ErrEmptyEventType, ErrInvalidEventData, ErrInvalidUTF8,
-// ErrEmptyMetadataKey, ErrInvalidCommitID, ErrAggregateIDTooLong,
-// ErrCommitTooLarge) before any request, so nothing is written; an
-// ErrInvalidCommitID naming both ids, before any write, for a caller-set
-// CommitID not greater than version c.Version-1's; *VersionGapError
-// (ErrVersionGap) when version c.Version-1 is not stored (see doc.go,
-// "Causal order"); *VersionConflictError when another commit holds the version;
+// Errors: ErrInvalidCommit or ErrCommitTooLarge before any request, so
+// nothing is written; ErrInvalidCommit naming both ids, before any write,
+// for a caller-set CommitID not greater than version c.Version-1's;
+// *VersionGapError (ErrVersionGap) when version c.Version-1 is not stored
+// (see doc.go, "Causal order"); *VersionConflictError when another commit
+// holds the version;
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
@@ -101,13 +103,13 @@ func (s *Store) prepare(c *Commit) (packed, error) {
 // sets CommittedAt to its time.
 func (s *Store) assignCommitID(c *Commit) error {
 	if c.CommitID == "" {
-		id := newCommitID(s.cfg.Now())
+		id := newCommitID(s.cfg.now())
 		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
 		return nil
 	}
 	id, err := parseCommitID(c.CommitID)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: commit id: %v", ErrInvalidCommit, err)
 	}
 	c.CommittedAt = commitTime(id)
 	return nil
@@ -146,7 +148,7 @@ func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Com
 // write, or has passed before it, settle fences the key and tells what
 // happened.
 func (s *Store) put(ctx context.Context, c Commit, item map[string]types.AttributeValue) error {
-	remaining := c.CommittedAt.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.Now())
+	remaining := c.CommittedAt.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.now())
 	if remaining <= 0 {
 		return s.settle(ctx, c, nil)
 	}
@@ -228,4 +230,127 @@ func (s *Store) notify(ctx context.Context, c Commit) error {
 		return &NotifyError{Commit: c, Err: err}
 	}
 	return nil
+}
+
+// DefaultAppendNextAttempts is how many appends AppendNext tries, by
+// default, before it gives up on an aggregate others keep writing to.
+const DefaultAppendNextAttempts = 5
+
+// AppendNext appends c at the next version of its aggregate, whatever that
+// is (KurrentDB's "any" expected state): it reads the latest version with
+// one consistent Query, appends at the version after it, and when another
+// writer takes that version first, reads and appends again, up to
+// Config.AppendNextAttempts times, with a short random pause between. It
+// sets c.Version; the returned Commit has the version it was stored at.
+// Use it for commits that do not depend on the aggregate's state (a log of
+// facts); where a decision depends on the state, load the aggregate and
+// Append at the version after it.
+//
+// Each attempt takes a fresh CommitID unless the caller set one. If
+// c.CommitID is set, as when retrying an AppendNext that failed with an
+// unknown outcome with the Commit it returned, the first attempt is at
+// c.Version as given, so that a commit stored there by the earlier call is
+// recognised rather than stored twice.
+//
+// Errors: those of Append, validation before any request; when every
+// attempt met a conflict, the last *VersionConflictError. It is safe for
+// concurrent use.
+func (s *Store) AppendNext(ctx context.Context, c Commit) (Commit, error) {
+	ctx, t := s.observe(ctx, OpAppendNext)
+	c, err := s.appendNext(ctx, c)
+	return c, s.done(ctx, t, stored(err, 1), err)
+}
+
+func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
+	fresh := c.CommitID == ""
+	if fresh {
+		c.Version = 0 // chosen below; 0 for validation
+	}
+	p, err := s.prepare(&c)
+	if err != nil {
+		return c, err
+	}
+	pause := backoff.NewExponentialBackOff()
+	pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = 10*time.Millisecond, 200*time.Millisecond, 0
+	for attempt := 1; ; attempt++ {
+		if attempt > 1 {
+			note(ctx, func(o *Observation) { o.Retries++ })
+			if fresh {
+				c.CommitID = ""
+				s.assignCommitID(&c) // a new id cannot fail
+			}
+		}
+		prev, err := s.nextLink(ctx, &c, fresh || attempt > 1)
+		if err == nil {
+			err = follow(&c, prev, fresh)
+		}
+		if err != nil {
+			return c, err
+		}
+		c, err = s.write(ctx, c, p, prev)
+		var conflict *VersionConflictError
+		switch {
+		case !errors.As(err, &conflict):
+			return c, err
+		case attempt >= s.cfg.AppendNextAttempts:
+			return c, fmt.Errorf("eventstore: AppendNext of aggregate %q gave up after %d attempts: %w", c.AggregateID, attempt, err)
+		}
+		if !retry.Sleep(ctx, pause.NextBackOff()) {
+			return c, fmt.Errorf("eventstore: AppendNext of aggregate %q: %w", c.AggregateID, ctx.Err())
+		}
+	}
+}
+
+// AppendNew appends c as version 0, the first commit of an aggregate that
+// must not exist yet (KurrentDB's "no stream" expected state). It reads
+// the latest version with one consistent Query and fails with an error
+// matching ErrAggregateExists, holding a *VersionConflictError, if the
+// aggregate has any commit, or if another writer creates it first. It sets
+// c.Version to 0.
+//
+// As with Append, retrying with the returned Commit (its CommitID set)
+// after an unknown outcome reports success if the earlier call stored it.
+// Errors: those of Append, validation before any request. It is safe for
+// concurrent use.
+func (s *Store) AppendNew(ctx context.Context, c Commit) (Commit, error) {
+	ctx, t := s.observe(ctx, OpAppendNew)
+	c, err := s.appendNew(ctx, c)
+	return c, s.done(ctx, t, stored(err, 1), err)
+}
+
+func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
+	retry := c.CommitID != ""
+	c.Version = 0
+	p, err := s.prepare(&c)
+	if err != nil {
+		return c, err
+	}
+	latest, holder, err := s.latest(ctx, c.AggregateID)
+	if err != nil {
+		return c, err
+	}
+	if latest < 0 {
+		c, err = s.write(ctx, c, p, "")
+		if errors.Is(err, ErrVersionConflict) {
+			err = fmt.Errorf("%w: %w", ErrAggregateExists, err)
+		}
+		return c, err
+	}
+	if latest > 0 {
+		holder = ""
+		if retry { // is version 0 this commit, stored by the earlier call?
+			item, err := s.readKey(ctx, c)
+			if err != nil {
+				return c, fmt.Errorf("eventstore: AppendNew of aggregate %q: %w", c.AggregateID, err)
+			}
+			holder, _ = stringAttr(item, attrCommitID)
+		}
+	}
+	if holder == c.CommitID {
+		note(ctx, func(o *Observation) { o.Duplicates++ })
+		return c, nil
+	}
+	note(ctx, func(o *Observation) { o.Conflicts++ })
+	return c, fmt.Errorf("%w: aggregate %q has commits up to version %d (%w)", ErrAggregateExists, c.AggregateID, latest,
+		&VersionConflictError{AggregateID: c.AggregateID, Version: 0, CommitID: holder})
 }

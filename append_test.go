@@ -81,8 +81,7 @@ func TestAppendRefusesAnExpiredCommitID(t *testing.T) {
 
 	// The caller's late retry of a commit that was stored still succeeds.
 	stored := mustAppend(t, s, commit("b", 0))
-	late, err := eventstore.New(client, eventstore.Config{Table: table,
-		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	late, err := eventstore.New(client, eventstore.WithClock(eventstore.Config{Table: table}, func() time.Time { return time.Now().Add(time.Hour) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +151,15 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 		c    eventstore.Commit
 		want error
 	}{
-		{"empty aggregate id", eventstore.Commit{Events: []eventstore.Event{good}}, eventstore.ErrEmptyAggregateID},
-		{"aggregate id too long", eventstore.Commit{AggregateID: strings.Repeat("a", 2049), Events: []eventstore.Event{good}}, eventstore.ErrAggregateIDTooLong},
-		{"aggregate id not UTF-8", eventstore.Commit{AggregateID: "a\xff", Events: []eventstore.Event{good}}, eventstore.ErrAggregateIDTooLong},
-		{"negative version", eventstore.Commit{AggregateID: "a", Version: -1, Events: []eventstore.Event{good}}, eventstore.ErrNegativeVersion},
-		{"no events", eventstore.Commit{AggregateID: "a"}, eventstore.ErrNoEvents},
-		{"event without type", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{good, {Data: json.RawMessage(`1`)}}}, eventstore.ErrEmptyEventType},
-		{"invalid JSON", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{{Type: "t", Data: json.RawMessage(`{"a":`)}}}, eventstore.ErrInvalidEventData},
-		{"invalid commit id", eventstore.Commit{AggregateID: "a", CommitID: "not-a-ulid", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommitID},
-		{"lower-case commit id", eventstore.Commit{AggregateID: "a", CommitID: "01jz0000000000000000000001", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommitID},
+		{"empty aggregate id", eventstore.Commit{Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"aggregate id too long", eventstore.Commit{AggregateID: strings.Repeat("a", 2049), Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"aggregate id not UTF-8", eventstore.Commit{AggregateID: "a\xff", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"negative version", eventstore.Commit{AggregateID: "a", Version: -1, Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"no events", eventstore.Commit{AggregateID: "a"}, eventstore.ErrInvalidCommit},
+		{"event without type", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{good, {Data: json.RawMessage(`1`)}}}, eventstore.ErrInvalidCommit},
+		{"invalid JSON", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{{Type: "t", Data: json.RawMessage(`{"a":`)}}}, eventstore.ErrInvalidCommit},
+		{"invalid commit id", eventstore.Commit{AggregateID: "a", CommitID: "not-a-ulid", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
+		{"lower-case commit id", eventstore.Commit{AggregateID: "a", CommitID: "01jz0000000000000000000001", Events: []eventstore.Event{good}}, eventstore.ErrInvalidCommit},
 		{"over 400 KB", eventstore.Commit{AggregateID: "a", Events: []eventstore.Event{huge}}, eventstore.ErrCommitTooLarge},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -40,9 +42,9 @@ const maxTransactionBytes = 4 << 20
 // finds the commits' own CommitIDs in place reports success too.
 //
 // Errors: a validation error before any request, with the index of the
-// offending commit (those of Append, ErrNoCommits, ErrTransactionTooLarge
-// past 100 commits or 4 MB, ErrDuplicateCommit for two commits of one
-// aggregate and version, or with one CommitID), so nothing is written; on a
+// offending commit (those of Append; ErrInvalidCommit for no commits, or
+// for two commits of one aggregate and version, or with one CommitID;
+// ErrTransactionTooLarge past 100 commits or 4 MB), so nothing is written; on a
 // conflict, an error holding one *VersionConflictError per conflicting
 // commit (errors.As finds the first, Conflicts returns all; none of the
 // commits is stored); a *VersionGapError (ErrVersionGap) when one
@@ -118,7 +120,7 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 func (s *Store) prepareAll(commits []Commit) ([]Commit, []packed, error) {
 	switch n := len(commits); {
 	case n == 0:
-		return nil, nil, ErrNoCommits
+		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCommit, errNoCommits)
 	case n > MaxAppendAll:
 		return slices.Clone(commits), nil, fmt.Errorf("%w: %d commits, at most %d", ErrTransactionTooLarge, n, MaxAppendAll)
 	}
@@ -137,10 +139,10 @@ func (s *Store) prepareAll(commits []Commit) ([]Commit, []packed, error) {
 		}
 		packs[i] = p
 		if j, dup := keys[key{c.AggregateID, c.Version}]; dup {
-			return out, nil, fmt.Errorf("%w: commits %d and %d are both aggregate %q version %d", ErrDuplicateCommit, j, i, c.AggregateID, c.Version)
+			return out, nil, fmt.Errorf("%w: %w: commits %d and %d are both aggregate %q version %d", ErrInvalidCommit, errDuplicateCommit, j, i, c.AggregateID, c.Version)
 		}
 		if j, dup := ids[c.CommitID]; dup {
-			return out, nil, fmt.Errorf("%w: commits %d and %d both have commit id %s", ErrDuplicateCommit, j, i, c.CommitID)
+			return out, nil, fmt.Errorf("%w: %w: commits %d and %d both have commit id %s", ErrInvalidCommit, errDuplicateCommit, j, i, c.CommitID)
 		}
 		keys[key{c.AggregateID, c.Version}], ids[c.CommitID] = i, i
 	}
@@ -179,7 +181,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 	pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = 20*time.Millisecond, time.Second, 0
 	var cause error
 	for attempt := 0; ; attempt++ {
-		remaining := deadline.Sub(s.cfg.Now())
+		remaining := deadline.Sub(s.cfg.now())
 		if remaining <= 0 {
 			return s.settleAll(ctx, commits, cause)
 		}
@@ -200,11 +202,11 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 			}
 		case deadlineHit:
 			return s.settleAll(ctx, commits, err)
-		case ctx.Err() != nil || !transient(err):
+		case ctx.Err() != nil || !retry.Transient(err):
 			return unknownAll(commits, err)
 		}
 		cause = err
-		if !sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.Now()), 0))) {
+		if !retry.Sleep(ctx, min(pause.NextBackOff(), max(deadline.Sub(s.cfg.now()), 0))) {
 			return unknownAll(commits, ctx.Err())
 		}
 	}

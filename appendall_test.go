@@ -173,7 +173,7 @@ func TestAppendAllSDKRetryOfLostResponse(t *testing.T) {
 func TestAppendAllSettlesAfterTheDeadline(t *testing.T) {
 	t.Parallel()
 	s, client, table := newStore(t, eventstore.Config{})
-	late := storeOn(t, client, table, eventstore.Config{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	late := storeOn(t, client, table, eventstore.WithClock(eventstore.Config{}, func() time.Time { return time.Now().Add(time.Hour) }))
 
 	stored, err := s.AppendAll(ctxT(t), commit("a", 0), commit("b", 0))
 	if err != nil {
@@ -220,14 +220,14 @@ func TestAppendAllBadInputWritesNothing(t *testing.T) {
 		want    error
 		mention string
 	}{
-		{"none", nil, eventstore.ErrNoCommits, ""},
+		{"none", nil, eventstore.ErrInvalidCommit, ""},
 		{"over 100 commits", many, eventstore.ErrTransactionTooLarge, "101"},
 		{"over 4 MB", large, eventstore.ErrTransactionTooLarge, "bytes"},
-		{"same version twice", []eventstore.Commit{commit("a", 0), commit("b", 0), commit("a", 0)}, eventstore.ErrDuplicateCommit, "commits 0 and 2"},
-		{"same commit id twice", sameID, eventstore.ErrDuplicateCommit, sameID[0].CommitID},
-		{"a commit without events", []eventstore.Commit{commit("a", 0), {AggregateID: "b"}}, eventstore.ErrNoEvents, "commit 1"},
-		{"an empty aggregate id", []eventstore.Commit{{Events: []eventstore.Event{event("x", 0)}}, commit("a", 0)}, eventstore.ErrEmptyAggregateID, "commit 0"},
-		{"a bad commit id", []eventstore.Commit{commit("a", 0), {AggregateID: "b", CommitID: "nope", Events: []eventstore.Event{event("x", 0)}}}, eventstore.ErrInvalidCommitID, "commit 1"},
+		{"same version twice", []eventstore.Commit{commit("a", 0), commit("b", 0), commit("a", 0)}, eventstore.ErrInvalidCommit, "commits 0 and 2"},
+		{"same commit id twice", sameID, eventstore.ErrInvalidCommit, sameID[0].CommitID},
+		{"a commit without events", []eventstore.Commit{commit("a", 0), {AggregateID: "b"}}, eventstore.ErrInvalidCommit, "commit 1"},
+		{"an empty aggregate id", []eventstore.Commit{{Events: []eventstore.Event{event("x", 0)}}, commit("a", 0)}, eventstore.ErrInvalidCommit, "commit 0"},
+		{"a bad commit id", []eventstore.Commit{commit("a", 0), {AggregateID: "b", CommitID: "nope", Events: []eventstore.Event{event("x", 0)}}}, eventstore.ErrInvalidCommit, "commit 1"},
 	}
 	calls.take() // CreateTable's
 	for _, tt := range tests {

@@ -91,7 +91,7 @@ func follow(c *Commit, prev string, fresh bool) error {
 	}
 	if !fresh {
 		return fmt.Errorf("%w: aggregate %q version %d: commit id %s is not greater than %s, the commit id of version %d",
-			ErrInvalidCommitID, c.AggregateID, c.Version, c.CommitID, prev, c.Version-1)
+			ErrInvalidCommit, c.AggregateID, c.Version, c.CommitID, prev, c.Version-1)
 	}
 	p, err := parseCommitID(prev)
 	if err != nil {
@@ -191,7 +191,7 @@ func prevOf(item map[string]types.AttributeValue) (string, error) {
 // of a late landing.
 func (s *Store) landed(ctx context.Context, c Commit) Commit {
 	s.seen.add(c.AggregateID, c.Version, c.CommitID)
-	if s.cfg.Now().After(c.CommittedAt.Add(s.cfg.MaxCommitLatency)) {
+	if s.cfg.now().After(c.CommittedAt.Add(s.cfg.MaxCommitLatency)) {
 		c.LandedLate = true
 		note(ctx, func(o *Observation) { o.LateLandings++ })
 	}
@@ -209,4 +209,19 @@ func checkPrev(item map[string]types.AttributeValue, c Commit) error {
 		return fmt.Errorf("%s %s does not precede commit id %s at version %d", attrPrev, prev, c.CommitID, c.Version)
 	}
 	return nil
+}
+
+// nextLink returns the predecessor of c's version; when reread, it first
+// sets c.Version to the one after the latest, whose CommitID is then the
+// predecessor: no request beyond the latest Query.
+func (s *Store) nextLink(ctx context.Context, c *Commit, reread bool) (string, error) {
+	if !reread {
+		return s.predecessor(ctx, c.AggregateID, c.Version)
+	}
+	latest, holder, err := s.latest(ctx, c.AggregateID)
+	if err != nil {
+		return "", err
+	}
+	c.Version = latest + 1
+	return holder, nil
 }

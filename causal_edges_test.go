@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/dynamotest"
 	"github.com/dynacommit/eventstore/internal/faults"
@@ -26,8 +30,8 @@ func TestCommitIDReused(t *testing.T) {
 	again := commit("b-agg", 1)
 	again.CommitID = first.CommitID
 	_, err := s.Append(ctx, again)
-	if !errors.Is(err, eventstore.ErrInvalidCommitID) || !strings.Contains(err.Error(), first.CommitID) {
-		t.Errorf("reuse on the same aggregate: err = %v, want ErrInvalidCommitID naming %s", err, first.CommitID)
+	if !errors.Is(err, eventstore.ErrInvalidCommit) || !strings.Contains(err.Error(), first.CommitID) {
+		t.Errorf("reuse on the same aggregate: err = %v, want ErrInvalidCommit naming %s", err, first.CommitID)
 	}
 	other := commit("a-agg", 0)
 	other.CommitID = first.CommitID
@@ -35,7 +39,7 @@ func TestCommitIDReused(t *testing.T) {
 	if n := countItems(t, client, table); n != 2 {
 		t.Fatalf("the table holds %d commits, want 2", n)
 	}
-	reader, err := eventstore.New(client, eventstore.Config{Table: table, Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	reader, err := eventstore.New(client, eventstore.WithClock(eventstore.Config{Table: table}, func() time.Time { return time.Now().Add(time.Minute) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +165,31 @@ func TestLateLandingObserved(t *testing.T) {
 		if err != nil || got.LandedLate {
 			t.Errorf("Query: LandedLate %v, %v", got.LandedLate, err)
 		}
+	}
+}
+
+// A metadata item written before the deadline was recorded gets the first
+// store's deadline added, once: a later store with a longer one is refused.
+func TestSettleRulesAddedToOldMetadata(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{})
+	mustAppend(t, s, commit("m", 0))
+	meta := map[string]types.AttributeValue{
+		"aggregateId": &types.AttributeValueMemberS{Value: "$eventstore"},
+		"version":     &types.AttributeValueMemberN{Value: "-1"},
+	}
+	if _, err := client.UpdateItem(ctxT(t), &dynamodb.UpdateItemInput{TableName: &table, Key: meta,
+		UpdateExpression: aws.String("REMOVE maxCommitLatency")}); err != nil {
+		t.Fatal(err)
+	}
+	short, _ := eventstore.New(client, eventstore.Config{Table: table, MaxCommitLatency: time.Second})
+	mustAppend(t, short, commit("m", 1))
+	item := rawItem(t, client, table, "$eventstore", -1)
+	if got, ok := item["maxCommitLatency"].(*types.AttributeValueMemberN); !ok || got.Value != "1000" {
+		t.Fatalf("maxCommitLatency = %v, want 1000 (ms) added by the first store", item["maxCommitLatency"])
+	}
+	long, _ := eventstore.New(client, eventstore.Config{Table: table})
+	if _, err := long.Append(ctxT(t), commit("m", 2)); !errors.Is(err, eventstore.ErrSettleMismatch) {
+		t.Errorf("Append with 5 s on a table that records 1 s: %v, want ErrSettleMismatch", err)
 	}
 }

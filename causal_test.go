@@ -21,8 +21,7 @@ func skewedStores(tb testing.TB, cfg eventstore.Config, offsets ...time.Duration
 	cfg.Table = dynamotest.TableName(tb, client)
 	stores := make([]*eventstore.Store, len(offsets))
 	for i, off := range offsets {
-		cfg.Now = func() time.Time { return time.Now().Add(off) }
-		s, err := eventstore.New(client, cfg)
+		s, err := eventstore.New(client, eventstore.WithClock(cfg, func() time.Time { return time.Now().Add(off) }))
 		if err != nil {
 			tb.Fatal(err)
 		}

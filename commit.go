@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -39,16 +40,24 @@ type Commit struct {
 }
 
 // validate checks what can be checked without the network. The returned
-// error wraps one of the validation sentinels of errors.go.
+// error matches ErrInvalidCommit and says the precise reason.
 func (c *Commit) validate() error {
+	if err := c.check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommit, err)
+	}
+	return nil
+}
+
+// check returns the first problem of c, without the ErrInvalidCommit prefix.
+func (c *Commit) check() error {
 	if err := validateAggregateID(c.AggregateID); err != nil {
 		return err
 	}
 	if c.Version < 0 {
-		return fmt.Errorf("%w: aggregate %q version %d", ErrNegativeVersion, c.AggregateID, c.Version)
+		return fmt.Errorf("%w: aggregate %q version %d", errNegativeVersion, c.AggregateID, c.Version)
 	}
 	if len(c.Events) == 0 {
-		return fmt.Errorf("%w: aggregate %q version %d", ErrNoEvents, c.AggregateID, c.Version)
+		return fmt.Errorf("%w: aggregate %q version %d", errNoEvents, c.AggregateID, c.Version)
 	}
 	for i, e := range c.Events {
 		if err := e.validate(); err != nil {
@@ -60,7 +69,7 @@ func (c *Commit) validate() error {
 	}
 	if c.CommitID != "" {
 		if _, err := parseCommitID(c.CommitID); err != nil {
-			return err
+			return fmt.Errorf("commit id: %w", err)
 		}
 	}
 	return nil
@@ -70,9 +79,9 @@ func (c *Commit) validate() error {
 func (e *Event) validate() error {
 	switch {
 	case e.Type == "":
-		return ErrEmptyEventType
+		return errEmptyEventType
 	case !utf8.ValidString(e.Type):
-		return fmt.Errorf("%w: event type", ErrInvalidUTF8)
+		return fmt.Errorf("%w: event type", errInvalidUTF8)
 	}
 	if err := validateData(e.Data); err != nil {
 		return err
@@ -82,19 +91,23 @@ func (e *Event) validate() error {
 
 // validateData accepts empty data or a JSON text that the store keeps byte
 // for byte: UTF-8 (json.Valid does not check it, and DynamoDB would
-// replace bad bytes) without whitespace around the value (decoding drops it).
+// replace bad bytes) without whitespace around the value (decoding drops
+// it), and nested no deeper than encoding/json reads back once stored.
 func validateData(data json.RawMessage) error {
 	switch {
 	case len(data) == 0:
 		return nil
-	case !validJSON(data):
-		return ErrInvalidEventData
+	case !json.Valid(data):
+		return errInvalidEventData
 	case !utf8.Valid(data):
-		return fmt.Errorf("%w: not UTF-8", ErrInvalidEventData)
+		return fmt.Errorf("%w: not UTF-8", errInvalidEventData)
 	case isJSONSpace(data[0]) || isJSONSpace(data[len(data)-1]):
-		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", ErrInvalidEventData)
-	case len(data) > 2*maxDataDepth && jsonDepth(data) > maxDataDepth:
-		return fmt.Errorf("%w: nested more than %d deep", ErrInvalidEventData, maxDataDepth)
+		return fmt.Errorf("%w: whitespace around the value would not be kept (trim it)", errInvalidEventData)
+	case len(data) > 2*maxDataDepth && !json.Valid(slices.Concat([]byte("[["), data, []byte("]]"))):
+		// Only data this long can nest this deep. Stored, it sits two
+		// levels down ([{"d": data}]), where encoding/json's depth limit
+		// must still let it be read.
+		return fmt.Errorf("%w: nested more than %d deep", errInvalidEventData, maxDataDepth)
 	}
 	return nil
 }
@@ -103,28 +116,6 @@ func validateData(data json.RawMessage) error {
 // (10,000) less the two levels of the stored form ([{"d": data}]), so that
 // what Append stores can always be read back.
 const maxDataDepth = 10000 - 2
-
-// jsonDepth is the deepest nesting of arrays and objects in valid JSON.
-func jsonDepth(data []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, b := range data {
-		switch {
-		case escaped:
-			escaped = false
-		case inString:
-			escaped, inString = b == '\\', b != '"'
-		case b == '"':
-			inString = true
-		case b == '[' || b == '{':
-			depth++
-			deepest = max(deepest, depth)
-		case b == ']' || b == '}':
-			depth--
-		}
-	}
-	return deepest
-}
 
 func isJSONSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
@@ -135,22 +126,26 @@ func validateMetadata(m map[string]string, emptyKeyOK bool) error {
 	for k, v := range m {
 		switch {
 		case k == "" && !emptyKeyOK:
-			return ErrEmptyMetadataKey
+			return errEmptyMetadataKey
 		case !utf8.ValidString(k):
-			return fmt.Errorf("%w: metadata key %q", ErrInvalidUTF8, k)
+			return fmt.Errorf("%w: metadata key %q", errInvalidUTF8, k)
 		case !utf8.ValidString(v):
-			return fmt.Errorf("%w: metadata %q value", ErrInvalidUTF8, k)
+			return fmt.Errorf("%w: metadata %q value", errInvalidUTF8, k)
 		}
 	}
 	return nil
 }
 
+// validateAggregateID returns the problem of an aggregate id, without the
+// ErrInvalidCommit prefix.
 func validateAggregateID(id string) error {
-	if id == "" {
-		return ErrEmptyAggregateID
-	}
-	if len(id) > maxAggregateIDBytes || !utf8.ValidString(id) {
-		return fmt.Errorf("%w: %d bytes", ErrAggregateIDTooLong, len(id))
+	switch {
+	case id == "":
+		return errEmptyAggregateID
+	case len(id) > maxAggregateIDBytes:
+		return fmt.Errorf("%w: %d bytes", errAggregateIDTooLong, len(id))
+	case !utf8.ValidString(id):
+		return fmt.Errorf("%w: aggregate id", errInvalidUTF8)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func newCommitID(now time.Time) ulid.ULID {
 func parseCommitID(s string) (ulid.ULID, error) {
 	id, err := ulid.ParseStrict(s)
 	if err != nil || id.String() != s {
-		return ulid.ULID{}, fmt.Errorf("%w: %q", ErrInvalidCommitID, s)
+		return ulid.ULID{}, fmt.Errorf("%w: %q", errNotULID, s)
 	}
 	return id, nil
 }

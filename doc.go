@@ -125,7 +125,7 @@
 // n-1 is a stored commit, and gives it a CommitID greater than version
 // n-1's: a skipped version is a *VersionGapError (ErrVersionGap, naming the
 // next version; not a conflict), a caller-set CommitID that is not greater
-// is refused before any request (ErrInvalidCommitID), and a store-assigned
+// is refused before any request (ErrInvalidCommit), and a store-assigned
 // one from a clock behind the predecessor's writer's is replaced by a
 // random ULID at the predecessor's millisecond + 1. Within an aggregate,
 // CommitIDs thus increase with versions, and the global log keeps every
@@ -243,10 +243,10 @@
 // eventually consistently. With Config.Stream, CreateTable enables the
 // table's DynamoDB stream, and ParseImage (or ParseImageJSON, for the JSON a
 // Lambda function receives) turns a record's new image back into its
-// Commit. Events, Fold and LoadHistory give aws-event-stream's views of an
-// aggregate. Config.Observer hears of every operation: requests, consumed
-// capacity, retries, conflicts, recognised duplicates, late refusals,
-// late landings and scan lag.
+// Commit. Events and Fold give aws-event-stream's views of an aggregate.
+// Config.Observer hears of every operation: requests, consumed capacity,
+// retries, conflicts, recognised duplicates, late refusals, late landings
+// and scan lag.
 //
 // # Time to live
 //

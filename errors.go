@@ -5,83 +5,66 @@ import (
 	"fmt"
 )
 
-// Errors returned by the store. Validation errors are returned before any
-// request is sent, so nothing is written; they are wrapped with the detail
-// (which event, which size), so match them with errors.Is.
+// Errors returned by the store. The rule: a sentinel is exported only when
+// a caller can act on it differently from any other error (retry with a new
+// CommitID, reload and decide again, split a batch, skip a record, fix the
+// table). Every problem of the caller's input, which the caller can only fix
+// in its code, matches the one ErrInvalidCommit, and its message says the
+// precise reason. Validation errors are returned before any request is
+// sent, so nothing is written; match them with errors.Is.
 var (
-	// ErrEmptyAggregateID reports a commit or query without an aggregate id.
-	ErrEmptyAggregateID = errors.New("eventstore: empty aggregate id")
-	// ErrAggregateIDTooLong reports an aggregate id over DynamoDB's 2,048-byte
-	// partition key limit, or one that is not valid UTF-8.
-	ErrAggregateIDTooLong = errors.New("eventstore: aggregate id over 2048 bytes or not UTF-8")
-	// ErrNegativeVersion reports a commit or query with a version below 0.
-	ErrNegativeVersion = errors.New("eventstore: negative version")
-	// ErrNoEvents reports a commit without events.
-	ErrNoEvents = errors.New("eventstore: commit has no events")
-	// ErrEmptyEventType reports an event without a type.
-	ErrEmptyEventType = errors.New("eventstore: event has no type")
-	// ErrInvalidEventData reports event data that is not valid JSON (UTF-8
-	// text, RFC 8259), or that has whitespace around its value, which the
-	// store would not keep byte for byte.
-	ErrInvalidEventData = errors.New("eventstore: event data is not valid JSON")
-	// ErrInvalidUTF8 reports an event type or a metadata key or value that
-	// is not valid UTF-8: DynamoDB and JSON would replace its bad bytes.
-	ErrInvalidUTF8 = errors.New("eventstore: text is not valid UTF-8")
-	// ErrEmptyMetadataKey reports commit metadata with an empty key, which
-	// DynamoDB refuses in a map attribute. (Event metadata may have one.)
-	ErrEmptyMetadataKey = errors.New("eventstore: commit metadata has an empty key")
-	// ErrInvalidCommitID reports a CommitID (or a scan checkpoint) that is
-	// not a ULID in its canonical 26-character form.
+	// ErrInvalidCommit reports input the store refuses before sending any
+	// request: a commit (or AppendAll's batch, or a read's aggregate id and
+	// version) with an empty, over-long (2,048 bytes) or non-UTF-8
+	// aggregate id, a negative version, no events, an event without type,
+	// event data that is not JSON the store keeps byte for byte, text that
+	// is not UTF-8, an empty commit metadata key, a CommitID that is not a
+	// canonical ULID, or an AppendAll without commits or with two commits
+	// for one version or CommitID. The message says which.
+	ErrInvalidCommit = errors.New("eventstore: invalid commit")
+	// ErrInvalidCommitID reports a scan checkpoint (Scan's or Tail's after)
+	// that is not a ULID in its canonical 26-character form, or the largest
+	// ULID.
 	ErrInvalidCommitID = errors.New("eventstore: invalid commit id")
-	// ErrInvalidSettle reports a negative settle window.
-	ErrInvalidSettle = errors.New("eventstore: negative settle window")
-	// ErrLiveScan reports a Scan given the Live option, which only Tail
-	// takes: a Scan ends, so it reads the settled log only.
-	ErrLiveScan = errors.New("eventstore: Live is an option of Tail, not of Scan")
 	// ErrCommitTooLarge reports a commit whose encoded item exceeds
-	// DynamoDB's 400 KB item limit; the size is measured before sending.
+	// DynamoDB's 400 KB item limit, or whose events exceed
+	// Config.MaxCommitBytes; the size is measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")
+	// ErrTransactionTooLarge reports an AppendAll over DynamoDB's limits of
+	// one transaction: 100 commits, 4 MB of items (measured before
+	// sending). Split the batch.
+	ErrTransactionTooLarge = errors.New("eventstore: too many commits for one transaction")
 	// ErrVersionConflict is matched by every *VersionConflictError.
 	ErrVersionConflict = errors.New("eventstore: version conflict")
-	// ErrCorruptCommit reports an item in the table that does not decode
-	// as a commit; the wrapping error names the aggregate and version.
-	ErrCorruptCommit = errors.New("eventstore: corrupt commit item")
-	// ErrShardMismatch reports a store whose ScanShards differs from the
-	// count the table was created with: its writes would land in shards
-	// other readers do not read, so every operation refuses to run.
-	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
+	// ErrAggregateExists reports an AppendNew of an aggregate that has
+	// commits already; the error also holds a *VersionConflictError.
+	ErrAggregateExists = errors.New("eventstore: aggregate exists already")
 	// ErrCommitDeadline reports an Append whose commit did not land before
 	// its writer deadline (Config.MaxCommitLatency after its CommitID's
 	// time): it is NOT stored, and never will be. Retry with a new
 	// CommitID (clear Commit.CommitID), after reloading the aggregate.
 	ErrCommitDeadline = errors.New("eventstore: commit deadline passed, commit not stored")
+	// ErrCorruptCommit reports an item in the table that does not decode
+	// as a commit; the wrapping error names the aggregate and version.
+	ErrCorruptCommit = errors.New("eventstore: corrupt commit item")
 	// ErrBlobNotFound reports offloaded events that are missing from
 	// Config.Offload; the wrapping error names aggregate, version and key.
 	// BlobStore implementations wrap it for a missing key.
 	ErrBlobNotFound = errors.New("eventstore: offloaded events not found")
-	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
-	// whose events are in Config.Offload: read it with Store.Query.
-	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
+	// ErrShardMismatch reports a store whose ScanShards differs from the
+	// count the table was created with: its writes would land in shards
+	// other readers do not read, so every operation refuses to run.
+	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
 	// ErrTableMismatch reports an existing table or index whose key schema
-	// is not the one the store needs.
+	// or settings are not the ones the store needs, or whose metadata item
+	// (the recorded shard count) is unreadable.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")
-	// ErrNoCommits reports an AppendAll without commits.
-	ErrNoCommits = errors.New("eventstore: no commits to append")
-	// ErrTransactionTooLarge reports an AppendAll over DynamoDB's limits of
-	// one transaction: 100 commits, 4 MB of items (measured before sending).
-	ErrTransactionTooLarge = errors.New("eventstore: too many commits for one transaction")
-	// ErrDuplicateCommit reports an AppendAll with two commits for the same
-	// aggregate and version, or with the same CommitID.
-	ErrDuplicateCommit = errors.New("eventstore: two commits for the same version or with the same commit id")
-	// ErrAggregateExists reports an AppendNew of an aggregate that has
-	// commits already; the error also holds a *VersionConflictError.
-	ErrAggregateExists = errors.New("eventstore: aggregate exists already")
 	// ErrNoAggregatesIndex reports Aggregates on a store without
 	// Config.AggregatesIndex.
 	ErrNoAggregatesIndex = errors.New("eventstore: no aggregates index configured")
 	// ErrNotCommit reports a stream image that is not a commit: no image
 	// (a REMOVE record, or a stream without new images), a keys-only image,
-	// the table's metadata item, or an item another program wrote.
+	// the table's metadata item, or an item another program wrote. Skip it.
 	ErrNotCommit = errors.New("eventstore: stream image is not a commit")
 	// ErrVersionGap is matched by every *VersionGapError: an append at a
 	// version whose predecessor is not stored. It does not match
@@ -94,6 +77,34 @@ var (
 	// would let a reader skip a commit for good. See doc.go, "Settle
 	// window".
 	ErrSettleMismatch = errors.New("eventstore: settle rules differ from the table's")
+	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
+	// whose events are in Config.Offload: read it with Store.Query.
+	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
+)
+
+// The precise reasons of ErrInvalidCommit, and the errors of programming
+// mistakes no caller branches on. Unexported: tests match them.
+var (
+	errEmptyAggregateID   = errors.New("empty aggregate id")
+	errAggregateIDTooLong = errors.New("aggregate id over 2048 bytes")
+	errNegativeVersion    = errors.New("negative version")
+	errNoEvents           = errors.New("commit has no events")
+	errEmptyEventType     = errors.New("event has no type")
+	// errInvalidEventData: not valid JSON (UTF-8 text, RFC 8259), or with
+	// whitespace around its value, which the store would not keep.
+	errInvalidEventData = errors.New("event data is not valid JSON")
+	// errInvalidUTF8: DynamoDB and JSON would replace the bad bytes.
+	errInvalidUTF8      = errors.New("text is not valid UTF-8")
+	errEmptyMetadataKey = errors.New("commit metadata has an empty key")
+	errNotULID          = errors.New("not a ULID in canonical form")
+	errNoCommits        = errors.New("no commits to append")
+	errDuplicateCommit  = errors.New("two commits for the same version or with the same commit id")
+
+	errNegativeSettle = errors.New("eventstore: negative settle window")
+	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
+	// settled log only.
+	errLiveScan = errors.New("eventstore: Live is an option of Tail, not of Scan")
+	errNotBlobKey     = errors.New("eventstore: not a key of offloaded events")
 )
 
 // VersionGapError reports an append at Version of AggregateID whose

@@ -141,7 +141,7 @@ func ExampleParseImageJSON() {
 	// true
 }
 
-func ExampleLoadHistory() {
+func ExampleEvents() {
 	ctx := context.Background()
 	store := featureStore("history", eventstore.Config{})
 	store.Append(ctx, eventstore.Commit{AggregateID: "order#1", Version: 0,
@@ -149,24 +149,16 @@ func ExampleLoadHistory() {
 	store.Append(ctx, eventstore.Commit{AggregateID: "order#1", Version: 1,
 		Events: []eventstore.Event{{Type: "PLACED", Data: json.RawMessage(`{"eventType":"PLACED","sequence":2}`)}}})
 
-	// aws-event-stream's getEvents ...
+	// aws-event-stream's getEvents.
 	for e, err := range eventstore.Events(store.Query(ctx, "order#1", 0)) {
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Println(e.Version, e.Type, string(e.Data))
 	}
-	// ... and loadFromHistory.
-	h, err := eventstore.LoadHistory(store.Query(ctx, "order#1", 0))
-	if err != nil {
-		log.Fatal(err)
-	}
-	payload, _ := json.Marshal(h.Payload)
-	fmt.Println(h.EventTypes, string(payload))
 	// Output:
 	// 0 SENT {"text":"EVENT PAYLOAD","sequence":1}
 	// 1 PLACED {"eventType":"PLACED","sequence":2}
-	// [SENT PLACED] {"eventType":"PLACED","sequence":2,"text":"EVENT PAYLOAD"}
 }
 
 func ExampleFold() {

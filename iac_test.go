@@ -14,12 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The README's CloudFormation, Terraform and CDK snippets are generated
+// The CloudFormation, Terraform and CDK snippets of docs/table.md are generated
 // here from the CreateTableInput of a store with every feature, so that
 // they cannot drift from the table CreateTable makes:
 //
 //	go test -run TestIaCSnippets -update-iac
-var updateIaC = flag.Bool("update-iac", false, "rewrite the IaC snippets of README.md")
+var updateIaC = flag.Bool("update-iac", false, "rewrite the IaC snippets of "+iacDoc)
+
+// iacDoc is the page that holds the IaC snippets.
+const iacDoc = "docs/table.md"
 
 // iacStore is the store the snippets describe: every optional feature on.
 func iacStore(tb testing.TB) *Store {
@@ -187,7 +190,7 @@ func (t iacTable) cdk() string {
 	return b.String()
 }
 
-// iacBlock matches a generated block of README.md: its markers and the
+// iacBlock matches a generated block of iacDoc: its markers and the
 // fenced code between them.
 func iacBlock(name string) *regexp.Regexp {
 	return regexp.MustCompile("(?s)(<!-- iac:" + name + " [^\n]*-->\n```[a-z]*\n)(.*?)(```\n<!-- /iac:" + name + " -->)")
@@ -195,7 +198,7 @@ func iacBlock(name string) *regexp.Regexp {
 
 func TestIaCSnippets(t *testing.T) {
 	table := newIaCTable(iacStore(t))
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile(iacDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,15 +208,15 @@ func TestIaCSnippets(t *testing.T) {
 		m := re.FindStringSubmatch(text)
 		switch {
 		case m == nil:
-			t.Errorf("README.md has no block <!-- iac:%s ... --> ... <!-- /iac:%s -->", name, name)
+			t.Errorf("%s has no block <!-- iac:%s ... --> ... <!-- /iac:%s -->", iacDoc, name, name)
 		case *updateIaC:
 			text = re.ReplaceAllLiteralString(text, m[1]+want+m[3])
 		case m[2] != want:
-			t.Errorf("README.md's %s snippet differs from the table CreateTable makes; run go test -run TestIaCSnippets -update-iac.\nwant:\n%s", name, want)
+			t.Errorf("%s: the %s snippet differs from the table CreateTable makes; run go test -run TestIaCSnippets -update-iac.\nwant:\n%s", iacDoc, name, want)
 		}
 	}
 	if *updateIaC && text != string(readme) {
-		if err := os.WriteFile("README.md", []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(iacDoc, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -51,15 +51,15 @@ func actionsOf(calls []opCall) iamActions {
 	return a
 }
 
-// readmeIAM parses the IAM table of README.md: Store call → actions.
+// readmeIAM parses the IAM table of docs/table.md: Store call → actions.
 func readmeIAM(t *testing.T) map[string]iamActions {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("docs/table.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, ok := strings.Cut(string(readme), "\n## IAM\n")
 	if !ok {
-		t.Fatal("README.md has no IAM section")
+		t.Fatal("docs/table.md has no IAM section")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	name := regexp.MustCompile("`([A-Za-z]+)`")
@@ -82,7 +82,7 @@ func readmeIAM(t *testing.T) map[string]iamActions {
 
 // Every Store call, down each of its paths (first use of a table made
 // elsewhere, a write settled past its deadline), needs exactly the actions
-// the README lists for it.
+// docs/table.md lists for it.
 func TestIAMTableMatchesTheCalls(t *testing.T) {
 	t.Parallel()
 	var calls opLog
@@ -160,14 +160,14 @@ func TestIAMTableMatchesTheCalls(t *testing.T) {
 		w, ok := want[name]
 		switch {
 		case !ok:
-			t.Errorf("README's IAM table has no row for %s, which needs %v", name, g)
+			t.Errorf("docs/table.md's IAM table has no row for %s, which needs %v", name, g)
 		case !slices.Equal(w.table, g.table) || !slices.Equal(w.index, g.index):
-			t.Errorf("%s: README lists %v on the table and %v on indexes; its requests need %v and %v", name, w.table, w.index, g.table, g.index)
+			t.Errorf("%s: docs/table.md lists %v on the table and %v on indexes; its requests need %v and %v", name, w.table, w.index, g.table, g.index)
 		}
 	}
 	for name := range want {
 		if _, ok := got[name]; !ok {
-			t.Errorf("README's IAM table lists %s, which this test does not run", name)
+			t.Errorf("docs/table.md's IAM table lists %s, which this test does not run", name)
 		}
 	}
 }

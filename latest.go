@@ -14,7 +14,7 @@ import (
 // Limit 1): a commit stored before the call began is seen. The next commit
 // of the aggregate has version LatestVersion+1.
 //
-// Errors: ErrEmptyAggregateID or ErrAggregateIDTooLong before any
+// Errors: ErrInvalidCommit for a bad aggregate id, before any
 // request; a DynamoDB error after retries of throttling and server errors;
 // ErrCorruptCommit for an item that does not decode. It is safe for
 // concurrent use.
@@ -37,7 +37,7 @@ func (s *Store) Exists(ctx context.Context, aggregateID string) (bool, error) {
 // past any fence (see fence.go), which is rare: almost always one request.
 func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, error) {
 	if err := validateAggregateID(aggregateID); err != nil {
-		return -1, "", err
+		return -1, "", fmt.Errorf("%w: %w", ErrInvalidCommit, err)
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                aws.String(s.cfg.Table),

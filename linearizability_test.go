@@ -345,9 +345,9 @@ func runHistory(t *testing.T, s, verifier *eventstore.Store, h int) historyResul
 func isDefinite(err error) bool {
 	var notify *eventstore.NotifyError
 	return errors.As(err, &notify) || errors.Is(err, eventstore.ErrCommitDeadline) ||
-		isOneOfErrs(err, eventstore.ErrEmptyAggregateID, eventstore.ErrAggregateIDTooLong, eventstore.ErrNegativeVersion,
-			eventstore.ErrNoEvents, eventstore.ErrEmptyEventType, eventstore.ErrInvalidEventData, eventstore.ErrInvalidCommitID,
-			eventstore.ErrCommitTooLarge, eventstore.ErrInvalidUTF8, eventstore.ErrEmptyMetadataKey, eventstore.ErrShardMismatch)
+		isOneOfErrs(err, eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit,
+			eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit,
+			eventstore.ErrCommitTooLarge, eventstore.ErrInvalidCommit, eventstore.ErrInvalidCommit, eventstore.ErrShardMismatch)
 }
 
 func isOneOfErrs(err error, targets ...error) bool {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/oklog/ulid/v2"
+
+	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // Timing of a live Tail; see doc.go, "Live tail".
@@ -40,7 +42,7 @@ const (
 // different aggregates may come out of CommitID order, and the safe
 // restart point (see OnCheckpoint) trails the settle window, so a Tail
 // restarted from it repeats the commits it yielded after it. See doc.go,
-// "Live tail". Scan refuses it with ErrLiveScan.
+// "Live tail". Scan refuses it with an error.
 func Live() ScanOption {
 	return func(o *scanOptions) { o.live = true }
 }
@@ -122,7 +124,7 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err != nil && !transient(err):
+		case err != nil && !retry.Transient(err):
 			yield(Commit{}, err)
 			return
 		case err == nil:
@@ -131,7 +133,7 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 		if progressed {
 			idle.Reset()
 		}
-		if !sleep(ctx, idle.NextBackOff()) {
+		if !retry.Sleep(ctx, idle.NextBackOff()) {
 			return
 		}
 	}
@@ -146,7 +148,7 @@ func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
 			t.yield(Commit{}, err)
 			return false
 		}
-		now := t.s.cfg.Now()
+		now := t.s.cfg.now()
 		horizon := liveHorizon(now, t.o.settle).String()
 		var failed error
 		stopped := false
@@ -174,14 +176,14 @@ func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
 		switch {
 		case stopped || ctx.Err() != nil:
 			return false
-		case failed != nil && !transient(failed):
+		case failed != nil && !retry.Transient(failed):
 			t.yield(Commit{}, failed)
 			return false
 		case failed == nil:
 			t.lastBack = now
 			return t.advance(horizon)
 		}
-		if !sleep(ctx, idle.NextBackOff()) {
+		if !retry.Sleep(ctx, idle.NextBackOff()) {
 			return false
 		}
 	}
@@ -193,7 +195,7 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	if err := t.s.checkReader(ctx, t.o.settle); err != nil {
 		return false, err
 	}
-	now := t.s.cfg.Now()
+	now := t.s.cfg.now()
 	lo, err := scanStart(t.w)
 	if err != nil {
 		return false, err

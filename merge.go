@@ -2,7 +2,7 @@ package eventstore
 
 import (
 	"context"
-	"fmt"
+	"iter"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,67 +54,101 @@ func (r *shardReader) run(ctx context.Context, s *Store, in *dynamodb.QueryInput
 }
 
 // head returns the reader's next commit, waiting for a page if need be;
-// false when the shard is exhausted or failed (then see r.err).
-func (r *shardReader) head() (Commit, bool) {
+// false when the shard is exhausted, with the error if it failed.
+func (r *shardReader) head() (Commit, bool, error) {
 	for len(r.page) == 0 {
 		page, ok := <-r.pages
 		if !ok {
-			return Commit{}, false
+			return Commit{}, false, r.err
 		}
 		r.page = page
 	}
-	return r.page[0], true
+	return r.page[0], true, nil
 }
 
-// merge yields the commits of every reader, each in CommitID order, as one
-// sequence in increasing (CommitID, AggregateID) order: commits sharing a
-// CommitID (only caller-set ids can) are yielded adjacently, by
-// AggregateID. Only a pair that does not increase is corruption. The
-// first error ends it.
-// A linear pick of the smallest head is cheaper than a heap for the few
-// shards a table has.
-func merge(readers []*shardReader, yield func(Commit, error) bool) {
-	live := make([]*shardReader, 0, len(readers))
-	for _, r := range readers {
-		if _, ok := r.head(); ok {
-			live = append(live, r)
-		} else if r.err != nil {
-			yield(Commit{}, r.err)
+// pop drops the commit head returned.
+func (r *shardReader) pop() { r.page = r.page[1:] }
+
+// sorted is one source of a k-way merge, in order.
+type sorted[T any] interface {
+	// head returns the next element without taking it; false at the end,
+	// with the error that ended the source, if any.
+	head() (T, bool, error)
+	// pop drops the element head returned.
+	pop()
+}
+
+// mergeSorted yields the elements of every source as one sequence ordered
+// by less. The first error ends it. A linear pick of the smallest head is
+// cheaper than a heap for the few shards a table has.
+func mergeSorted[T any](sources []sorted[T], less func(a, b T) bool, yield func(T, error) bool) {
+	var zero T
+	live := make([]sorted[T], 0, len(sources))
+	heads := make([]T, 0, len(sources))
+	for _, src := range sources {
+		v, ok, err := src.head()
+		if err != nil {
+			yield(zero, err)
 			return
 		}
+		if ok {
+			live, heads = append(live, src), append(heads, v)
+		}
 	}
-	var last Commit
 	for len(live) > 0 {
 		pick := 0
-		for i, r := range live {
-			if before(r.page[0], live[pick].page[0]) {
+		for i := range heads {
+			if less(heads[i], heads[pick]) {
 				pick = i
 			}
 		}
-		r := live[pick]
-		c := r.page[0]
-		if last.CommitID != "" && !before(last, c) {
-			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
-				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
+		if !yield(heads[pick], nil) {
 			return
 		}
-		last = c
-		if !yield(c, nil) {
+		src := live[pick]
+		src.pop()
+		v, ok, err := src.head()
+		switch {
+		case err != nil:
+			yield(zero, err)
 			return
-		}
-		r.page = r.page[1:]
-		if _, ok := r.head(); !ok {
-			if r.err != nil {
-				yield(Commit{}, r.err)
-				return
-			}
-			live = append(live[:pick], live[pick+1:]...)
+		case ok:
+			heads[pick] = v
+		default:
+			live, heads = append(live[:pick], live[pick+1:]...), append(heads[:pick], heads[pick+1:]...)
 		}
 	}
 }
 
+// pulled is a sorted source reading an iter.Seq2. Call stop when done.
+type pulled[T any] struct {
+	next    func() (T, error, bool)
+	stop    func()
+	v       T
+	ok      bool
+	err     error
+	fetched bool
+}
+
+func pull[T any](seq iter.Seq2[T, error]) *pulled[T] {
+	next, stop := iter.Pull2(seq)
+	return &pulled[T]{next: next, stop: stop}
+}
+
+func (p *pulled[T]) head() (T, bool, error) {
+	if !p.fetched {
+		p.v, p.err, p.ok = p.next()
+		p.ok = p.ok && p.err == nil
+		p.fetched = true
+	}
+	return p.v, p.ok, p.err
+}
+
+func (p *pulled[T]) pop() { p.fetched = false }
+
 // before is the global log's order: by CommitID, and by AggregateID among
-// commits that share a CommitID.
+// commits that share a CommitID (only caller-set ids can; see doc.go,
+// "Causal order").
 func before(a, b Commit) bool {
 	return a.CommitID < b.CommitID || (a.CommitID == b.CommitID && a.AggregateID < b.AggregateID)
 }

@@ -180,7 +180,7 @@ func (c *observedClient) call(ctx context.Context, op Op, write bool, optFns []f
 	o := Observation{Op: op, Duration: time.Since(start), Err: err}
 	add(&o)
 	if id, err := parseCommitID(newest); err == nil && op == OpScan {
-		o.ScanLag = c.s.cfg.Now().Sub(commitTime(id))
+		o.ScanLag = c.s.cfg.now().Sub(commitTime(id))
 	}
 	c.s.cfg.Observer.Observe(ctx, o)
 }

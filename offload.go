@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // BlobStore keeps the events of commits too large for one DynamoDB item
@@ -192,37 +192,20 @@ func (s *Store) forEachBlob(ctx context.Context, encs []encoded, op func(context
 }
 
 // inParallel runs op(0) to op(n-1), at most maxParallelFetches at a time,
-// and returns the first error, cancelling the others' ctx.
+// and returns the first error, cancelling the others' ctx, or ctx's error.
 func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	slots := make(chan struct{}, maxParallelFetches)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelFetches)
 	for i := range n {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := op(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel() })
-			}
-		})
+		g.Go(func() error { return op(gctx, i) })
 	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return first
+	return ctx.Err()
 }
 
 // Orphaned reports whether the blob at key, a key the store wrote to
@@ -242,13 +225,13 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
 	parts := strings.Split(key, "/")
 	if len(parts) != 3 {
-		return false, fmt.Errorf("%w: %q is not a key of offloaded events", ErrInvalidCommitID, key)
+		return false, fmt.Errorf("%w: %q", errNotBlobKey, key)
 	}
 	id, err := parseCommitID(parts[2])
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %q: %v", errNotBlobKey, key, err)
 	}
-	if s.cfg.Now().Sub(commitTime(id)) <= s.cfg.Settle {
+	if s.cfg.now().Sub(commitTime(id)) <= s.cfg.Settle {
 		return false, nil // its commit may still land, or not be indexed yet
 	}
 	for shard := range s.cfg.ScanShards {

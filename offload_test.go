@@ -260,8 +260,7 @@ func TestOffloadSweepDeletesOnlyOrphans(t *testing.T) {
 		}
 	}
 	// A store whose clock is an hour on sees the kept commit as settled.
-	later, err := eventstore.New(dynamotest.Client(t), eventstore.Config{Table: table, Offload: blobs, ScanShards: 3,
-		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	later, err := eventstore.New(dynamotest.Client(t), eventstore.WithClock(eventstore.Config{Table: table, Offload: blobs, ScanShards: 3}, func() time.Time { return time.Now().Add(time.Hour) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,17 +16,18 @@ import (
 // before Query began is seen. It pages through results of any size and sends
 // no further request once the caller stops ranging.
 //
-// An error (ErrEmptyAggregateID, ErrNegativeVersion, a DynamoDB error, or an
+// An error (ErrInvalidCommit for a bad aggregate id or a negative
+// fromVersion, a DynamoDB error, or an
 // item that does not decode, wrapping ErrCorruptCommit) is yielded once and
 // ends the sequence. Query is safe for concurrent use.
 func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
 		if err := validateAggregateID(aggregateID); err != nil {
-			yield(Commit{}, err)
+			yield(Commit{}, fmt.Errorf("%w: %w", ErrInvalidCommit, err))
 			return
 		}
 		if fromVersion < 0 {
-			yield(Commit{}, fmt.Errorf("%w: query aggregate %q from version %d", ErrNegativeVersion, aggregateID, fromVersion))
+			yield(Commit{}, fmt.Errorf("%w: %w: query aggregate %q from version %d", ErrInvalidCommit, errNegativeVersion, aggregateID, fromVersion))
 			return
 		}
 		in := &dynamodb.QueryInput{

@@ -75,7 +75,7 @@ func TestQueryBadInput(t *testing.T) {
 		id   string
 		from int64
 		want error
-	}{{"", 0, eventstore.ErrEmptyAggregateID}, {"a", -1, eventstore.ErrNegativeVersion}} {
+	}{{"", 0, eventstore.ErrInvalidCommit}, {"a", -1, eventstore.ErrInvalidCommit}} {
 		for _, err := range s.Query(ctxT(t), tt.id, tt.from) {
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Query(%q, %d): %v, want %v", tt.id, tt.from, err, tt.want)

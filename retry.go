@@ -4,20 +4,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // retryFor is how long a read keeps retrying transient errors (throttling,
 // 5xx, broken connections) past the SDK's own attempts before it gives up.
 const retryFor = time.Minute
-
-// transient reports whether err is worth retrying: throttling, a server
-// error, a broken connection. Cancellation and client errors are not.
-func transient(err error) bool {
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
-}
 
 // readBackoff is the policy of our own retries of reads: exponential from
 // 50 ms to 5 s, for at most retryFor (0: until ctx ends).
@@ -34,7 +27,7 @@ func readBackoff(ctx context.Context, limit time.Duration) backoff.BackOff {
 func withRetry[T any](ctx context.Context, op func() (T, error)) (T, error) {
 	return backoff.RetryWithData(func() (T, error) {
 		v, err := op()
-		if err != nil && !transient(err) {
+		if err != nil && !retry.Transient(err) {
 			return v, backoff.Permanent(err)
 		}
 		return v, err

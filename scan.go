@@ -28,7 +28,7 @@ type scanOptions struct {
 // CommitID time is older than now minus d are yielded. 0 yields everything
 // visible now, which may skip a commit that lands later with an older
 // CommitID; use it only where that is acceptable (tests, a one-off export
-// of a quiet table). A negative d makes the scan yield ErrInvalidSettle.
+// of a quiet table). A negative d makes the scan yield an error.
 func WithSettle(d time.Duration) ScanOption {
 	return func(o *scanOptions) { o.settle = d }
 }
@@ -55,7 +55,7 @@ func WithSettle(d time.Duration) ScanOption {
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
 // not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
 // shorter than the table's recorded writer deadline plus SettleAllowance,
-// ErrLiveScan for the Live option) is yielded once and ends the sequence;
+// an error for the Live option) is yielded once and ends the sequence;
 // OnCaughtUp and OnCheckpoint do nothing here. Scan stops its requests
 // once the caller stops ranging. It is safe for
 // concurrent use.
@@ -63,7 +63,7 @@ func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter
 	return func(yield func(Commit, error) bool) {
 		lo, settle, err := s.startScan(after, opts)
 		if err == nil && s.tailOptions(opts).live {
-			err = ErrLiveScan
+			err = errLiveScan
 		}
 		if err != nil {
 			yield(Commit{}, err)
@@ -81,7 +81,7 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 		opt(&o)
 	}
 	if o.settle < 0 {
-		return ulid.ULID{}, 0, fmt.Errorf("%w: %v", ErrInvalidSettle, o.settle)
+		return ulid.ULID{}, 0, fmt.Errorf("%w: %v", errNegativeSettle, o.settle)
 	}
 	lo, err := scanStart(after)
 	return lo, o.settle, err
@@ -93,7 +93,7 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 		yield(Commit{}, err)
 		return
 	}
-	hi := scanHorizon(s.cfg.Now(), settle)
+	hi := scanHorizon(s.cfg.now(), settle)
 	if hi.Compare(lo) < 0 {
 		return
 	}
@@ -105,12 +105,26 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	merge(s.readShards(ctx, queries, &wg), func(c Commit, err error) bool {
-		if err == nil && ctx.Err() != nil { // nothing more once the caller cancelled
+	readers := s.readShards(ctx, queries, &wg)
+	sources := make([]sorted[Commit], len(readers))
+	for i, r := range readers {
+		sources[i] = r
+	}
+	var last Commit
+	mergeSorted(sources, before, func(c Commit, err error) bool {
+		switch {
+		case err != nil:
+			return yield(c, err)
+		case ctx.Err() != nil: // nothing more once the caller cancelled
 			yield(Commit{}, ctx.Err())
 			return false
+		case last.CommitID != "" && !before(last, c): // equal CommitIDs are ordered by AggregateID
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
+			return false
 		}
-		return yield(c, err)
+		last = c
+		return yield(c, nil)
 	})
 }
 
@@ -121,7 +135,7 @@ func scanStart(after string) (ulid.ULID, error) {
 	}
 	id, err := parseCommitID(after)
 	if err != nil {
-		return id, fmt.Errorf("eventstore: scan checkpoint: %w", err)
+		return id, fmt.Errorf("%w: scan checkpoint: %v", ErrInvalidCommitID, err)
 	}
 	next, ok := increment(id)
 	if !ok {

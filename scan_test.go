@@ -135,7 +135,7 @@ func TestScanSettleWindowHidesFreshCommits(t *testing.T) {
 	}
 
 	// A store whose clock runs an hour ahead sees it as settled.
-	later, err := eventstore.New(client, eventstore.Config{Table: table, Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	later, err := eventstore.New(client, eventstore.WithClock(eventstore.Config{Table: table}, func() time.Time { return time.Now().Add(time.Hour) }))
 	if err != nil {
 		t.Fatal(err)
 	}

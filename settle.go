@@ -46,7 +46,7 @@ func (s *Store) recordedLatency(ctx context.Context, item map[string]types.Attri
 	}
 	ms, err := numberAttr(item, attrMaxLatency)
 	if err != nil || ms < 0 {
-		return 0, fmt.Errorf("%w: metadata item of table %s: maxCommitLatency %v", ErrCorruptCommit, s.cfg.Table, err)
+		return 0, fmt.Errorf("%w: metadata item of table %s: maxCommitLatency %v", ErrTableMismatch, s.cfg.Table, err)
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }

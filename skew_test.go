@@ -41,10 +41,9 @@ func writerMain() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	s, err := eventstore.New(dynamotest.NewClient(os.Getenv(envEndpoint)), eventstore.Config{
+	s, err := eventstore.New(dynamotest.NewClient(os.Getenv(envEndpoint)), eventstore.WithClock(eventstore.Config{
 		Table: os.Getenv(envTable), MaxCommitLatency: skewLatency,
-		Now: func() time.Time { return time.Now().Add(skew) },
-	})
+	}, func() time.Time { return time.Now().Add(skew) }))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,4 +142,177 @@ func sameKeys(ks []types.KeySchemaElement, hash, rng string) bool {
 		}
 	}
 	return true
+}
+
+// addFeatures adds the aggregates index and the stream to a table
+// definition.
+func (s *Store) addFeatures(in *dynamodb.CreateTableInput) {
+	if s.cfg.AggregatesIndex != "" {
+		in.AttributeDefinitions = append(in.AttributeDefinitions,
+			types.AttributeDefinition{AttributeName: aws.String(attrAggregateShard), AttributeType: types.ScalarAttributeTypeN})
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName:  aws.String(s.cfg.AggregatesIndex),
+			KeySchema:  keySchema(attrAggregateShard, attrCommitID),
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		})
+	}
+	if s.cfg.Stream {
+		in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage}
+	}
+}
+
+// checkFeatures checks that an existing table has the aggregates index and
+// the stream the store is configured with, and reports whether the table
+// is active, given active for the table and scan index.
+func (s *Store) checkFeatures(t *types.TableDescription, active bool) (bool, error) {
+	if s.cfg.Stream && (t.StreamSpecification == nil || !aws.ToBool(t.StreamSpecification.StreamEnabled) ||
+		(t.StreamSpecification.StreamViewType != types.StreamViewTypeNewImage && t.StreamSpecification.StreamViewType != types.StreamViewTypeNewAndOldImages)) {
+		return false, fmt.Errorf("%w: table %s has no stream of new images (Config.Stream)", ErrTableMismatch, s.cfg.Table)
+	}
+	if s.cfg.AggregatesIndex == "" {
+		return active, nil
+	}
+	for _, ix := range t.GlobalSecondaryIndexes {
+		if aws.ToString(ix.IndexName) != s.cfg.AggregatesIndex {
+			continue
+		}
+		if !sameKeys(ix.KeySchema, attrAggregateShard, attrCommitID) {
+			return false, fmt.Errorf("%w: index %s must have key (%s, %s)", ErrTableMismatch, s.cfg.AggregatesIndex, attrAggregateShard, attrCommitID)
+		}
+		return active && ix.IndexStatus == types.IndexStatusActive, nil
+	}
+	return false, fmt.Errorf("%w: table %s has no index %s (Config.AggregatesIndex)", ErrTableMismatch, s.cfg.Table, s.cfg.AggregatesIndex)
+}
+
+// enableTTL turns on Time to Live on the expiresAt attribute when the store
+// has a TTL, unless it is on already. A table whose TTL is on another
+// attribute is ErrTableMismatch: its commits would never expire.
+func (s *Store) enableTTL(ctx context.Context) error {
+	if s.cfg.TTL <= 0 {
+		return nil
+	}
+	on, err := s.ttlEnabled(ctx)
+	if err != nil || on {
+		return err
+	}
+	_, err = s.client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(s.cfg.Table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrExpiresAt), Enabled: aws.Bool(true),
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	// Another store may have enabled it meanwhile ("already enabled").
+	if on, again := s.ttlEnabled(ctx); again == nil && on {
+		return nil
+	}
+	return fmt.Errorf("eventstore: enable time to live on table %s: %w", s.cfg.Table, err)
+}
+
+// ttlEnabled reports whether TTL is on (or turning on) for expiresAt.
+func (s *Store) ttlEnabled(ctx context.Context) (bool, error) {
+	out, err := s.client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.cfg.Table)})
+	if err != nil {
+		return false, fmt.Errorf("eventstore: describe time to live of table %s: %w", s.cfg.Table, err)
+	}
+	d := out.TimeToLiveDescription
+	if d == nil {
+		return false, nil
+	}
+	switch d.TimeToLiveStatus {
+	case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
+		if name := aws.ToString(d.AttributeName); name != attrExpiresAt {
+			return false, fmt.Errorf("%w: table %s has time to live on %q, the store writes %q",
+				ErrTableMismatch, s.cfg.Table, name, attrExpiresAt)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// The table records its scan shard count in a metadata item at version -1
+// of a reserved aggregate: no commit can have a negative version, Query
+// starts at 0, and the item has no commitId, so no read ever yields it.
+const (
+	metaAggregateID = "$eventstore"
+	metaVersion     = "-1"
+	attrScanShards  = "scanShards"
+)
+
+// shardCheck remembers that the table's shard count was found equal to the
+// store's, or the mismatch; a failed read is tried again next time.
+type shardCheck struct {
+	mu   sync.Mutex
+	done bool
+	err  error
+	// latency is the writer deadline the table records (see settle.go).
+	latency time.Duration
+}
+
+// checkShards makes sure the table records the store's ScanShards, writing
+// it if the table records none (first store on a table made elsewhere).
+// Writers and readers with different counts would lose commits between
+// them, so every operation checks once per Store.
+func (s *Store) checkShards(ctx context.Context) error {
+	s.shards.mu.Lock()
+	defer s.shards.mu.Unlock()
+	if s.shards.done {
+		return s.shards.err
+	}
+	recorded, latency, err := s.recordShards(ctx)
+	if err != nil {
+		return err
+	}
+	s.shards.done, s.shards.latency = true, latency
+	if recorded != s.cfg.ScanShards {
+		s.shards.err = fmt.Errorf("%w: table %s was created with ScanShards %d, the store has %d",
+			ErrShardMismatch, s.cfg.Table, recorded, s.cfg.ScanShards)
+	}
+	return s.shards.err
+}
+
+// recordShards returns the shard count and writer deadline the table
+// records, recording the store's if there are none yet.
+func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
+	key := map[string]types.AttributeValue{
+		attrAggregateID: &types.AttributeValueMemberS{Value: metaAggregateID},
+		attrVersion:     &types.AttributeValueMemberN{Value: metaVersion},
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.cfg.Table), Key: key, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
+	}
+	item := out.Item
+	if item == nil {
+		item = map[string]types.AttributeValue{
+			attrAggregateID: key[attrAggregateID],
+			attrVersion:     key[attrVersion],
+			attrScanShards:  &types.AttributeValueMemberN{Value: strconv.Itoa(s.cfg.ScanShards)},
+			attrMaxLatency:  &types.AttributeValueMemberN{Value: strconv.FormatInt(s.cfg.MaxCommitLatency.Milliseconds(), 10)},
+		}
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                           aws.String(s.cfg.Table),
+			Item:                                item,
+			ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
+			ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var taken *types.ConditionalCheckFailedException
+		if errors.As(err, &taken) { // another store recorded its count first
+			item, err = taken.Item, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("eventstore: record the shard count of table %s: %w", s.cfg.Table, err)
+		}
+	}
+	n, err := numberAttr(item, attrScanShards)
+	if err != nil || n < 1 {
+		return 0, 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
+	}
+	latency, err := s.recordedLatency(ctx, item)
+	return int(n), latency, err
 }

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/dynacommit/eventstore/internal/retry"
+
 	"github.com/cenkalti/backoff/v4"
 )
 
@@ -32,7 +34,7 @@ const (
 //
 // When ctx ends, Tail ends the sequence without yielding an error: every
 // error it yields is a real failure. Those that retrying cannot cure (a
-// bad checkpoint, ErrInvalidSettle, ErrShardMismatch, an item that does not
+// bad checkpoint, a negative settle window, ErrShardMismatch, an item that does not
 // decode) are yielded once and end the sequence. Transient errors
 // (throttling, 5xx, network) are retried, so no commit is skipped or
 // repeated. It is safe for concurrent use.
@@ -64,7 +66,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 					return true // yielded in an earlier round (a run of one CommitID)
 				}
 				progressed, last = true, c
-				lo, _ = parseCommitID(c.CommitID) // decodeItem parsed it already
+				lo, _ = parseCommitID(c.CommitID) // decodeStored parsed it already
 				cp.before(c.CommitID)
 				stopped = !yield(c, nil)
 				if !stopped {
@@ -77,7 +79,7 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 				return
 			case ctx.Err() != nil:
 				return
-			case failed != nil && !transient(failed):
+			case failed != nil && !retry.Transient(failed):
 				yield(Commit{}, failed)
 				return
 			case failed == nil:
@@ -87,21 +89,9 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 			if progressed {
 				idle.Reset()
 			}
-			if !sleep(ctx, idle.NextBackOff()) {
+			if !retry.Sleep(ctx, idle.NextBackOff()) {
 				return
 			}
 		}
-	}
-}
-
-// sleep waits for d, false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -1,8 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"time"
@@ -57,45 +55,4 @@ func Fold[S any](commits iter.Seq2[Commit, error], state S, apply func(S, EventV
 		}
 	}
 	return state, nil
-}
-
-// History is aws-event-stream's loadFromHistory: the fields of every
-// event's data merged in order, with the list of event types.
-type History struct {
-	AggregateID string
-	// Version and CommittedAt are those of the last commit; Version is -1
-	// when there was none.
-	Version     int64
-	CommittedAt time.Time
-	// EventTypes lists the type of every event, in order.
-	EventTypes []string
-	// Payload holds the merged fields, each the raw JSON of its last value.
-	Payload map[string]json.RawMessage
-}
-
-// LoadHistory merges the events of commits (one aggregate's, from Query)
-// into a History. The merge is shallow, in event order: each top-level
-// field of an event whose data is a JSON object replaces the field of that
-// name, the last value winning on conflict, a null value included; a nested
-// object replaces the earlier object whole. Data that is not an object (an
-// array, a string, a number, true, false, null, or none) adds no field, but
-// its event type is listed. Within one object, a repeated key counts its
-// last value. The first error of commits is returned.
-func LoadHistory(commits iter.Seq2[Commit, error]) (History, error) {
-	h := History{Version: -1, EventTypes: []string{}, Payload: map[string]json.RawMessage{}}
-	return Fold(commits, h, func(h History, e EventView) (History, error) {
-		h.AggregateID, h.Version, h.CommittedAt = e.AggregateID, e.Version, e.CommittedAt
-		h.EventTypes = append(h.EventTypes, e.Type)
-		if d := bytes.TrimLeft(e.Data, " \t\r\n"); len(d) == 0 || d[0] != '{' {
-			return h, nil
-		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(e.Data, &fields); err != nil {
-			return h, err // Append checked the data; an item read back is checked too
-		}
-		for k, v := range fields {
-			h.Payload[k] = v
-		}
-		return h, nil
-	})
 }

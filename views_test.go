@@ -40,49 +40,6 @@ func history(data ...string) []eventstore.Commit {
 	return commits
 }
 
-// The merge rules of LoadHistory, pinned.
-func TestLoadHistoryMergeRules(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		data []string
-		want map[string]string // field: raw JSON
-	}{
-		{"no events", nil, map[string]string{}},
-		{"fields add up", []string{`{"a":1}`, `{"b":"x"}`}, map[string]string{"a": `1`, "b": `"x"`}},
-		{"the last value wins", []string{`{"a":1,"b":2}`, `{"a":3}`}, map[string]string{"a": `3`, "b": `2`}},
-		{"null overwrites", []string{`{"a":1}`, `{"a":null}`}, map[string]string{"a": `null`}},
-		{"nested objects are replaced whole", []string{`{"o":{"x":1,"y":2}}`, `{"o":{"y":3}}`}, map[string]string{"o": `{"y":3}`}},
-		{"arrays are replaced whole", []string{`{"l":[1,2]}`, `{"l":[3]}`}, map[string]string{"l": `[3]`}},
-		{"data that is not an object adds nothing", []string{`{"a":1}`, `[1,2]`, `"s"`, `7`, `true`, `null`, ``}, map[string]string{"a": `1`}},
-		{"a repeated key counts its last value", []string{`{"a":1,"a":2}`}, map[string]string{"a": `2`}},
-		{"values are kept byte for byte", []string{`{"n":1.50,"s":"<&>"}`}, map[string]string{"n": `1.50`, "s": `"<&>"`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			commits := history(tt.data...)
-			h, err := eventstore.LoadHistory(seq(nil, commits...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]string{}
-			for k, v := range h.Payload {
-				got[k] = string(v)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("payload (-want +got):\n%s", diff)
-			}
-			if len(h.EventTypes) != len(tt.data) {
-				t.Errorf("event types %v, want one per event (%d)", h.EventTypes, len(tt.data))
-			}
-			wantVersion := int64(len(tt.data) - 1)
-			if h.Version != wantVersion || (len(commits) > 0 && !h.CommittedAt.Equal(commits[len(commits)-1].CommittedAt)) {
-				t.Errorf("version %d at %v, want the last commit's (%d)", h.Version, h.CommittedAt, wantVersion)
-			}
-		})
-	}
-}
-
 func TestEventsFlattensCommits(t *testing.T) {
 	t.Parallel()
 	c0 := eventstore.Commit{AggregateID: "a", Version: 0, CommitID: "01JZ0000000000000000000001", Events: []eventstore.Event{{Type: "x"}, {Type: "y"}}}
@@ -118,8 +75,8 @@ func TestFoldStopsAtTheFirstError(t *testing.T) {
 	if !errors.Is(err, bad) || count != 1 {
 		t.Errorf("Fold = %d, %v; want 1 and the error", count, err)
 	}
-	if _, err := eventstore.LoadHistory(seq(bad, history(`{}`)...)); !errors.Is(err, bad) {
-		t.Errorf("LoadHistory over a failing sequence: %v, want its error", err)
+	if _, err := eventstore.Fold(seq(bad, history(`{}`)...), 0, func(n int, _ eventstore.EventView) (int, error) { return n, nil }); !errors.Is(err, bad) {
+		t.Errorf("Fold over a failing sequence: %v, want its error", err)
 	}
 }
 
@@ -129,12 +86,23 @@ func TestViewsOfAStoredAggregate(t *testing.T) {
 	s, _, _ := newStore(t, eventstore.Config{})
 	mustAppend(t, s, commit("order", 0, eventstore.Event{Type: "SENT", Data: json.RawMessage(`{"text":"EVENT PAYLOAD","sequence":1}`)}))
 	last := mustAppend(t, s, commit("order", 1, eventstore.Event{Type: "PLACED", Data: json.RawMessage(`{"eventType":"PLACED","sequence":2}`)}))
-	h, err := eventstore.LoadHistory(s.Query(ctxT(t), "order", 0))
+	// aws-event-stream's loadFromHistory: the event types, and the fields
+	// of every event's data merged in order.
+	type history struct {
+		types       []string
+		payload     map[string]json.RawMessage
+		committedAt time.Time
+	}
+	h, err := eventstore.Fold(s.Query(ctxT(t), "order", 0), history{payload: map[string]json.RawMessage{}},
+		func(h history, e eventstore.EventView) (history, error) {
+			h.types, h.committedAt = append(h.types, e.Type), e.CommittedAt
+			return h, json.Unmarshal(e.Data, &h.payload)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cmp.Equal(h.EventTypes, []string{"SENT", "PLACED"}) || string(h.Payload["sequence"]) != "2" ||
-		string(h.Payload["text"]) != `"EVENT PAYLOAD"` || !h.CommittedAt.Equal(last.CommittedAt) {
+	if !cmp.Equal(h.types, []string{"SENT", "PLACED"}) || string(h.payload["sequence"]) != "2" ||
+		string(h.payload["text"]) != `"EVENT PAYLOAD"` || !h.committedAt.Equal(last.CommittedAt) {
 		t.Errorf("history %+v, want aws-event-stream's example", h)
 	}
 }

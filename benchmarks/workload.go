@@ -4,7 +4,10 @@
 //
 // The benchmarks that talk to DynamoDB use dynamotest: they start DynamoDB
 // Local, or use DYNAMODB_ENDPOINT. Capacity is what DynamoDB reports with
-// ReturnConsumedCapacity, summed by Meter.
+// ReturnConsumedCapacity, summed by Meter. BenchmarkFloor compares the
+// store with a bare SDK loop, and BenchmarkPutCost prices the parts of a
+// PutItem on DynamoDB Local; Cost takes the client's, the server's and the
+// machine's CPU time around a loop (see FLOOR.md).
 package benchmarks
 
 import (

@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/dynacommit/eventstore/internal/retry"
 
 	"github.com/dynacommit/eventstore"
 )
@@ -188,13 +187,13 @@ func (r *Relay) acquire(ctx context.Context, token string) (string, error) {
 			return checkpoint, nil
 		case err != nil && ctx.Err() != nil:
 			return "", ctx.Err()
-		case err != nil && !transientDB(err):
+		case err != nil && !retry.Transient(err):
 			r.release(ctx, token) // a corrupt checkpoint is found after taking the lease
 			return "", err
 		case err != nil:
 			r.report(err)
 		}
-		if !sleep(ctx, poll) {
+		if !retry.Sleep(ctx, poll) {
 			return "", ctx.Err()
 		}
 	}
@@ -356,7 +355,7 @@ func (r *Relay) publish(ctx context.Context, batch []eventstore.Commit) error {
 func (r *Relay) advance(ctx context.Context, token, checkpoint string) error {
 	err := backoff.Retry(func() error {
 		err := r.lease.advance(ctx, token, checkpoint)
-		if err != nil && (errors.Is(err, ErrLeaseLost) || !transientDB(err)) {
+		if err != nil && (errors.Is(err, ErrLeaseLost) || !retry.Transient(err)) {
 			return backoff.Permanent(err)
 		}
 		if err != nil {
@@ -405,21 +404,4 @@ func relayBackoff(ctx context.Context) backoff.BackOff {
 	b.MaxInterval = 5 * time.Second
 	b.MaxElapsedTime = 0
 	return backoff.WithContext(b, ctx)
-}
-
-// transientDB reports whether a DynamoDB error is worth retrying.
-func transientDB(err error) bool {
-	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
-}
-
-// sleep waits for d, false if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+
 	"github.com/aws/smithy-go"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // snsTransientCodes are SNS error codes worth retrying that the SDK's
@@ -23,7 +24,7 @@ var snsTransientCodes = map[string]bool{
 // error, a broken or refused connection. Cancellation and client errors
 // (a missing topic, a bad parameter, no permission) are not.
 func transient(err error) bool {
-	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
+	if retry.Transient(err) {
 		return true
 	}
 	var entry *EntryError
@@ -35,7 +36,7 @@ func transient(err error) bool {
 }
 
 func isThrottleCode(code string) bool {
-	_, ok := retry.DefaultThrottleErrorCodes[code]
+	_, ok := awsretry.DefaultThrottleErrorCodes[code]
 	return ok
 }
 

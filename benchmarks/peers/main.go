@@ -4,13 +4,18 @@
 // throughput, requests and capacity units per event, and eventstore's ratio
 // to each peer. make bench-peers installs the peers and runs it:
 //
-//	go run ./benchmarks/peers [-runs 3] [-scale 1] [-out benchmarks/peers/RESULTS.md]
+//	cd benchmarks/peers && go run . [-runs 3] [-scale 1] [-minseconds 5] [-out RESULTS.md]
 //
-// Every store talks to DynamoDB Local through a proxy of this program,
-// which counts requests and consumed capacity per workload phase (see
-// proxy.go and capacity.go). The workloads are in runner.js for the Node
-// stores and in ours.go for eventstore. Each store runs -runs times, in
-// rotating order, on a fresh table; the table shows medians.
+// It is a Go module of its own, so that the library's module carries no
+// Node tooling. In the measured runs every store talks to DynamoDB Local
+// directly; it only tells this program (the control URL) which phase it
+// is in, so that the CPU time DynamoDB Local and the rest of the machine
+// spend is read per phase. Requests and consumed capacity are counted in
+// one more run of each store, unmeasured, through a proxy of this program
+// that reads them from the responses (see proxy.go and capacity.go). The
+// workloads are in runner.js for the Node stores and in ours.go for
+// eventstore. Each store runs -runs times, in rotating order, on a fresh
+// table; the table shows medians.
 package main
 
 import (
@@ -56,6 +61,10 @@ type workload struct {
 		Events int `json:"events"`
 		Reads  int `json:"reads"`
 	} `json:"w3"`
+	// W4 reads the whole log Reads times.
+	W4 struct {
+		Reads int `json:"reads"`
+	} `json:"w4"`
 	W5 struct {
 		Writers int `json:"writers"`
 		Rounds  int `json:"rounds"`
@@ -71,7 +80,28 @@ func newWorkload(scale float64) workload {
 	w.W1b.Aggregates, w.W1b.Commits = n(200), 10
 	w.W2.Commits, w.W2.Events = n(500), 10
 	w.W3.Events, w.W3.Reads = n(1000), 20
+	w.W4.Reads = 1
 	w.W5.Writers, w.W5.Rounds = 16, n(50)
+	return w
+}
+
+// sized returns w with each phase's count set so that the phase lasts
+// target seconds, from the seconds it lasted (fastest) on workload cal,
+// and never below w's. W4 reads what the others wrote, Reads times.
+func (w workload) sized(cal workload, fastest map[string]float64, target float64) workload {
+	n := func(v, calV int, phase string) int {
+		if t := fastest[phase]; t > 0 {
+			return max(v, int(float64(calV)*target/t+0.5))
+		}
+		return v
+	}
+	w.W1a.Aggregates = n(w.W1a.Aggregates, cal.W1a.Aggregates, "W1a")
+	w.W1b.Aggregates = n(w.W1b.Aggregates, cal.W1b.Aggregates, "W1b")
+	w.W2.Commits = n(w.W2.Commits, cal.W2.Commits, "W2")
+	w.W3.Reads = n(w.W3.Reads, cal.W3.Reads, "W3")
+	// W4 reads everything written, which grows with the phases above.
+	w.W4.Reads = n(w.W4.Reads, cal.W4.Reads, "W4") * cal.written() / w.written()
+	w.W4.Reads = max(1, w.W4.Reads)
 	return w
 }
 
@@ -110,9 +140,11 @@ var stores = []store{
 func main() {
 	runs := flag.Int("runs", 3, "runs of each store; the table shows medians")
 	scale := flag.Float64("scale", 1, "multiplies the workload's counts")
-	warmup := flag.Bool("warmup", true, "run each store once at scale/10 first, unreported, to warm up DynamoDB Local")
+	warmup := flag.Bool("warmup", true, "run each store once at scale/10 first, unreported, to warm up DynamoDB Local\n"+
+		"and to size each workload so that it lasts -minseconds for the fastest store")
+	minSeconds := flag.Float64("minseconds", 5, "with -warmup: the least time each workload should last")
 	out := flag.String("out", "", "also write the report to this Markdown file")
-	dir := flag.String("dir", "benchmarks/peers", "folder of the runner scripts and their node_modules")
+	dir := flag.String("dir", ".", "folder of the runner scripts and their node_modules")
 	node := flag.String("node", "node", "Node.js command")
 	only := flag.String("stores", "", "comma-separated names of the stores to run (default: all)")
 	candidate := flag.String("candidate", "", "also run eventstore's workloads with this build of the program\n"+
@@ -121,7 +153,8 @@ func main() {
 	// Node store's: this program with -runner and the arguments runner.js
 	// takes.
 	runner := flag.Bool("runner", false, "run eventstore's workloads (internal)")
-	endpoint := flag.String("endpoint", "", "with -runner: the proxy's URL")
+	endpoint := flag.String("endpoint", "", "with -runner: DynamoDB's URL")
+	control := flag.String("control", "", "with -runner: the driver's URL, for the phases")
 	workloadFile := flag.String("workload", "", "with -runner: the workload file")
 	table := flag.String("table", "", "with -runner: the table to create and use")
 	flag.Parse()
@@ -129,12 +162,12 @@ func main() {
 	log.SetPrefix("bench-peers: ")
 	var err error
 	if *runner {
-		err = runOursMain(*endpoint, *workloadFile, *table)
+		err = runOursMain(*endpoint, *control, *workloadFile, *table)
 	} else if err = selectStores(*only); err == nil {
 		if *candidate != "" {
 			stores = append(stores, store{Name: "candidate", Label: "eventstore (candidate)", Bin: *candidate})
 		}
-		err = run(*runs, *scale, *warmup, *out, *dir, *node)
+		err = run(*runs, *scale, *warmup, *minSeconds, *out, *dir, *node)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -159,7 +192,7 @@ func selectStores(names string) error {
 }
 
 // runOursMain is the -runner mode: it prints the phases as runner.js does.
-func runOursMain(endpoint, workloadFile, table string) error {
+func runOursMain(endpoint, control, workloadFile, table string) error {
 	b, err := os.ReadFile(workloadFile)
 	if err != nil {
 		return err
@@ -168,7 +201,10 @@ func runOursMain(endpoint, workloadFile, table string) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	phases, err := runOurs(context.Background(), endpoint, table, w)
+	if control == "" {
+		control = endpoint
+	}
+	phases, err := runOurs(context.Background(), endpoint, control, table, w)
 	if err != nil {
 		return err
 	}
@@ -177,7 +213,7 @@ func runOursMain(endpoint, workloadFile, table string) error {
 	}{phases})
 }
 
-func run(runs int, scale float64, warmup bool, out, dir, node string) error {
+func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, node string) error {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "dynamodb-event-store")); err != nil {
 		return fmt.Errorf("peers not installed: run npm ci in %s (make bench-peers does)", dir)
 	}
@@ -201,17 +237,30 @@ func run(runs int, scale float64, warmup bool, out, dir, node string) error {
 	if err != nil {
 		return err
 	}
-	r := runner{ctx: ctx, proxy: p, proxyURL: proxyURL, client: client, dir: dir, node: node, self: self}
-	if warmup {
-		w := newWorkload(scale / 10)
-		for _, s := range stores {
-			log.Printf("warm-up: %s", s.Name)
-			if _, err := r.run(s, w, "warmup-"+s.Name); err != nil {
-				return err
-			}
-		}
-	}
+	r := runner{ctx: ctx, proxy: p, control: proxyURL, endpoint: endpoint, client: client, dir: dir, node: node, self: self}
 	w := newWorkload(scale)
+	if warmup {
+		// Two passes: the first warms DynamoDB Local's JIT and sizes the
+		// second, which sizes the measured runs from warm timings.
+		cal := newWorkload(scale / 10)
+		for pass := range 2 {
+			fastest := map[string]float64{}
+			for _, s := range stores {
+				log.Printf("warm-up %d: %s", pass+1, s.Name)
+				phases, err := r.run(s, cal, fmt.Sprintf("warmup%d-%s", pass+1, s.Name))
+				if err != nil {
+					return err
+				}
+				for _, ph := range phases {
+					if t, ok := fastest[ph.Name]; !ok || ph.Seconds < t {
+						fastest[ph.Name] = ph.Seconds
+					}
+				}
+			}
+			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{0.5, 1.2}[pass])
+		}
+		w = cal
+	}
 	results := map[string][][]phase{}
 	started := time.Now()
 	for i := range runs {
@@ -226,7 +275,28 @@ func run(runs int, scale float64, warmup bool, out, dir, node string) error {
 			results[s.Name] = append(results[s.Name], phases)
 		}
 	}
-	rep := report{W: w, Runs: runs, Results: results, Elapsed: time.Since(started), Env: environment(dir, node)}
+	// The counting run: once more each store, through the proxy, for the
+	// requests and capacity that the measured runs, going straight to
+	// DynamoDB Local, do not see.
+	counted := map[string][]phase{}
+	for _, s := range stores {
+		log.Printf("counting run: %s", s.Name)
+		phases, err := r.withProxy(proxyURL).run(s, w, "count-"+s.Name)
+		if err != nil {
+			return err
+		}
+		counted[s.Name] = phases
+	}
+	for name, runs := range results {
+		for _, phases := range runs {
+			for i := range phases {
+				if j := slices.IndexFunc(counted[name], func(c phase) bool { return c.Name == phases[i].Name }); j >= 0 {
+					phases[i].Usage.counted(counted[name][j].Usage)
+				}
+			}
+		}
+	}
+	rep := report{W: w, Runs: runs, MinSeconds: minSeconds, Results: results, Elapsed: time.Since(started), Env: environment(dir, node)}
 	var buf bytes.Buffer
 	rep.write(&buf)
 	os.Stdout.Write(buf.Bytes())
@@ -236,15 +306,23 @@ func run(runs int, scale float64, warmup bool, out, dir, node string) error {
 	return nil
 }
 
-// runner runs one store's workloads on a fresh table through the proxy.
+// runner runs one store's workloads on a fresh table of the DynamoDB at
+// endpoint (DynamoDB Local, or the proxy in front of it).
 type runner struct {
 	ctx      context.Context
 	proxy    *proxy
-	proxyURL string
+	control  string // the proxy's URL, where runners tell the phase
+	endpoint string
 	client   *dynamodb.Client
 	dir      string
 	node     string
 	self     string // this program, for eventstore's runner
+}
+
+// withProxy is r with the data going through the proxy at url.
+func (r runner) withProxy(url string) runner {
+	r.endpoint = url
+	return r
 }
 
 func (r runner) run(s store, w workload, table string) ([]phase, error) {
@@ -272,7 +350,7 @@ func (r runner) runProcess(s store, w workload, table string) ([]phase, error) {
 		return nil, err
 	}
 	f.Close()
-	args := []string{"--endpoint", r.proxyURL, "--workload", f.Name(), "--table", table}
+	args := []string{"--endpoint", r.endpoint, "--control", r.control, "--workload", f.Name(), "--table", table}
 	cmd := exec.CommandContext(r.ctx, r.node, append([]string{"--no-warnings", s.Script}, args...)...)
 	cmd.Dir = r.dir
 	if s.Script == "" {

@@ -16,11 +16,12 @@ import (
 )
 
 // runOurs runs the workloads of runner.js on eventstore, with its default
-// Config, through the proxy at endpoint; it mirrors runner.js step by step.
+// Config, on the DynamoDB at endpoint, and tells the driver at control the
+// phase it is in; it mirrors runner.js step by step.
 // The driver runs it in a process of its own, as it runs the Node stores.
-func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, error) {
+func runOurs(ctx context.Context, endpoint, control, table string, w workload) ([]phase, error) {
 	setPhase := func(name string) error {
-		resp, err := http.Post(endpoint+"/_bench/phase", "text/plain", strings.NewReader(name))
+		resp, err := http.Post(control+"/_bench/phase", "text/plain", strings.NewReader(name))
 		if err != nil {
 			return err
 		}
@@ -132,15 +133,21 @@ func runOurs(ctx context.Context, endpoint, table string, w workload) ([]phase, 
 		},
 		func() error {
 			written := w.written()
-			return timed("W4", 0, written, func() (bool, string, error) {
-				got := 0
-				for c, err := range store.Scan(ctx, "", eventstore.WithSettle(0)) {
-					if err != nil {
-						return quiet(err)
+			reads := max(1, w.W4.Reads)
+			return timed("W4", 0, written*reads, func() (bool, string, error) {
+				for range reads {
+					got := 0
+					for c, err := range store.Scan(ctx, "", eventstore.WithSettle(0)) {
+						if err != nil {
+							return quiet(err)
+						}
+						got += len(c.Events)
 					}
-					got += len(c.Events)
+					if ok, note, err := count(got, written); !ok {
+						return ok, note, err
+					}
 				}
-				return count(got, written)
+				return quiet(nil)
 			})
 		},
 		func() error {

@@ -52,3 +52,26 @@ func procStat(path string) (procFields, bool) {
 	stime, _ := strconv.ParseInt(rest[12], 10, 64)
 	return procFields{comm: string(b[open+1 : end]), ppid: ppid, ticks: utime + stime}, true
 }
+
+// machineBusy returns the busy CPU seconds of the machine from /proc/stat:
+// all time but idle and iowait (guest time is in user already).
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	fields := strings.Fields(string(line))
+	if len(fields) < 6 || fields[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, f := range fields[1:min(len(fields), 9)] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f, 10, 64)
+		busy += n
+	}
+	return float64(busy) / clockTicks
+}

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// proxy stands between every store under test and DynamoDB Local. It
+// proxy stands between every store under test and DynamoDB Local in the
+// counting run, and takes the phase notices of every run. It
 // counts requests, asks DynamoDB for the consumed capacity of each
 // (ReturnConsumedCapacity INDEXES, added to the request: DynamoDB Local does
 // not check signatures) and adds it up per phase. A runner names the phase
@@ -28,7 +29,7 @@ type proxy struct {
 
 	mu    sync.Mutex
 	phase string
-	mark  float64 // serverCPU() when the phase began
+	mark  struct{ server, machine, driver float64 } // CPU seconds when the phase began
 	stats map[string]*usage
 }
 
@@ -42,6 +43,24 @@ type usage struct {
 	Errors     map[string]int
 	Mismatches int     // PutItems whose computed units differ from DynamoDB Local's
 	ServerCPU  float64 // CPU seconds DynamoDB Local used in the phase
+	MachineCPU float64 // busy CPU seconds of the machine in the phase
+	DriverCPU  float64 // CPU seconds of this program in the phase
+}
+
+// counted sets the counts of u (requests, capacity, items, errors) to
+// those of c, a counting run's, and keeps the CPU times.
+func (u *usage) counted(c usage) {
+	c.ServerCPU, c.MachineCPU, c.DriverCPU = u.ServerCPU, u.MachineCPU, u.DriverCPU
+	*u = c
+}
+
+// otherCPU is the CPU seconds spent in a phase by processes other than
+// DynamoDB Local, this program and the store's, which used storeCPU.
+func (u usage) otherCPU(storeCPU float64) float64 {
+	if u.MachineCPU == 0 {
+		return 0
+	}
+	return max(0, u.MachineCPU-u.ServerCPU-u.DriverCPU-storeCPU)
 }
 
 func newProxy(target string, t *tables) *proxy {
@@ -65,11 +84,16 @@ func (p *proxy) take(phase string) usage {
 func (p *proxy) setPhase(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	u := p.stat(p.phase)
 	if p.serverCPU != nil {
 		now := p.serverCPU()
-		p.stat(p.phase).ServerCPU += now - p.mark
-		p.mark = now
+		u.ServerCPU += now - p.mark.server
+		p.mark.server = now
 	}
+	machine, driver := machineBusy(), cpuSeconds()
+	u.MachineCPU += machine - p.mark.machine
+	u.DriverCPU += driver - p.mark.driver
+	p.mark.machine, p.mark.driver = machine, driver
 	p.phase = name
 }
 

@@ -13,8 +13,10 @@
 //
 // The Go driver (main.go) runs the same workloads on eventstore: see
 // ours.go, which this file mirrors. It passes the workload as JSON in a
-// file, and counts requests, capacity and DynamoDB Local's CPU time in its
-// proxy, which this runner tells the phase it is in. The result, with the
+// file, and the URL of DynamoDB Local (--endpoint: DynamoDB Local itself
+// in the measured runs, the driver's counting proxy in the counting run)
+// and of the driver (--control), which this runner tells the phase it is
+// in and which reads DynamoDB Local's CPU time per phase. The result, with the
 // time and CPU time of each phase, is one JSON line on stdout.
 
 const fs = require('node:fs');
@@ -60,7 +62,7 @@ async function run(adapter) {
   const args = parseArgs(process.argv);
   const w = JSON.parse(fs.readFileSync(args.workload, 'utf8'));
   const phase = async (name) => {
-    const res = await fetch(`${args.endpoint}/_bench/phase`, { method: 'POST', body: name });
+    const res = await fetch(`${args.control || args.endpoint}/_bench/phase`, { method: 'POST', body: name });
     if (!res.ok) {
       throw new Error(`phase ${name}: ${res.status}`);
     }
@@ -116,9 +118,15 @@ async function run(adapter) {
   });
 
   const written = w1a.aggregates + w1b.aggregates * w1b.commits + w2.commits * w2.events + w3.events;
-  await timed('W4', 0, written, async () => {
-    const n = await adapter.readAll(w.concurrency);
-    return n === written ? {} : { ok: false, note: `read ${n} of ${written} events` };
+  const w4reads = Math.max(1, (w.w4 && w.w4.reads) || 1);
+  await timed('W4', 0, written * w4reads, async () => {
+    for (let r = 0; r < w4reads; r++) {
+      const n = await adapter.readAll(w.concurrency);
+      if (n !== written) {
+        return { ok: false, note: `read ${n} of ${written} events` };
+      }
+    }
+    return {};
   });
 
   await timed('W5', w5.rounds, w5.rounds, async () => {

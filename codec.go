@@ -1,3 +1,26 @@
+// The codec: a Commit to its item and back, the events JSON, DEFLATE and
+// sizes.
+//
+// JSON is encoding/json's, measured against the hand-written parser and
+// validator it replaced (fastjson.go, jsonDepth), on 2 shared cores, with
+// 10 events of about 200 bytes a commit:
+//
+//	micro, per call             hand-written             encoding/json
+//	validate one event's data   178 ns, 0 allocs         645 ns, 0 allocs
+//	decode a commit's events    4.5 us, 13 allocs        25.1 us, 32 allocs
+//	Store, in-memory client
+//	  Append (encode)           86.8 us, 53 allocs       64.2 us, 53 allocs
+//	  Query (decode)            126 us, 50 allocs        83.7 us, 70 allocs
+//	Store, DynamoDB Local
+//	  Append                    2.64 ms, 400 allocs      5.89 ms, 400 allocs
+//	  Query 100 commits         22.8 ms, 5175 allocs     19.9 ms, 7187 allocs
+//
+// The end-to-end figures differ by machine load, not by codec (the Append
+// runs shared the 2 cores with other work): the parser saves about 2 us
+// per commit, under 0.1% of an Append and about 10% of a Query's CPU time
+// of 100 commits, far from the 1.5x that would pay for a second JSON
+// implementation. Event data is kept byte for byte: the encoder writes it
+// raw, and decoding into json.RawMessage keeps its bytes.
 package eventstore
 
 import (
@@ -6,6 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -54,14 +78,57 @@ type wireEvent struct {
 	Metadata map[string]string `json:"m,omitempty"`
 }
 
-// encodeItem turns a validated commit, with CommitID set, into its item.
-func encodeItem(c Commit, shard int) (map[string]types.AttributeValue, error) {
+// encoded is a commit ready to write: its item and, when its events are
+// offloaded, the blob to store first under blobKey.
+type encoded struct {
+	item    map[string]types.AttributeValue
+	blobKey string
+	blob    []byte
+}
+
+// packed is a commit's events, encoded: their JSON and the attribute it is
+// stored as. They depend on neither the version nor the CommitID, so they
+// are encoded once per commit, whatever is retried.
+type packed struct {
+	raw    []byte
+	events types.AttributeValue
+}
+
+// pack encodes the events of a validated commit, within
+// Config.MaxCommitBytes.
+func (s *Store) pack(c Commit) (packed, error) {
 	raw, err := eventsJSON(c)
 	if err != nil {
-		return nil, err
+		return packed{}, err
 	}
-	item := commitItem(c, shard, packEvents(raw, overhead(c)))
-	return item, checkItemSize(c, item)
+	if len(raw) > s.cfg.MaxCommitBytes {
+		return packed{}, fmt.Errorf("%w: aggregate %q version %d has %d bytes of events, over Config.MaxCommitBytes %d",
+			ErrCommitTooLarge, c.AggregateID, c.Version, len(raw), s.cfg.MaxCommitBytes)
+	}
+	return packed{raw: raw, events: packEvents(raw, overhead(c))}, nil
+}
+
+// encodeItem is the item of a prepared commit, with the attributes of the
+// optional features, its events offloaded past Config.OffloadAbove when
+// Config.Offload is set.
+func (s *Store) encodeItem(c Commit, p packed) (encoded, error) {
+	events := p.events
+	enc := encoded{item: commitItem(c, s.shardOf(c.AggregateID), events)}
+	if c.Version == 0 { // written whatever the config, so an index added later lists every aggregate
+		enc.item[attrAggregateShard] = enc.item[attrShard]
+	}
+	if s.cfg.TTL > 0 {
+		// From CommittedAt, not from now, so that every attempt of a commit
+		// sends the same item.
+		expires := c.CommittedAt.Add(s.cfg.TTL).Unix()
+		enc.item[attrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}
+	}
+	if s.cfg.Offload != nil && valueSize(events) > s.cfg.OffloadAbove {
+		enc.blobKey, enc.blob = blobKey(c), compressed(events, p.raw)
+		delete(enc.item, attrEvents)
+		maps.Copy(enc.item, refAttributes(enc.blobKey, enc.blob))
+	}
+	return enc, checkItemSize(c, enc.item)
 }
 
 // commitItem is the item of a commit whose events are encoded already.
@@ -96,15 +163,6 @@ func eventsJSON(c Commit) ([]byte, error) {
 		return nil, fmt.Errorf("eventstore: encode aggregate %q version %d: %w", c.AggregateID, c.Version, err)
 	}
 	return raw, nil
-}
-
-// encodeEvents returns the events attribute of events; see packEvents.
-func encodeEvents(events []Event) (types.AttributeValue, error) {
-	raw, err := appendEventsJSON(make([]byte, 0, eventsSizeHint(events)), events)
-	if err != nil {
-		return nil, err
-	}
-	return packEvents(raw, itemOverhead), nil
 }
 
 // packEvents returns the events attribute: plain JSON as a string
@@ -158,8 +216,19 @@ func appendEventsJSON(b []byte, events []Event) ([]byte, error) {
 	return append(b, ']'), nil
 }
 
+// appendJSONString appends s as a JSON string, as json.Marshal would,
+// without reflection when s needs no escape.
 func appendJSONString(b []byte, s string) []byte {
-	return appendQuoted(b, s)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func eventsSizeHint(events []Event) int {
@@ -195,22 +264,11 @@ func encodeStringMap(m map[string]string) types.AttributeValue {
 	return &types.AttributeValueMemberM{Value: av}
 }
 
-// decodeItem turns an item read from the table into a Commit. It never
+// decodeStored turns an item read from the table into a Commit. It never
 // panics: whatever is wrong gives an error wrapping ErrCorruptCommit that
-// names the aggregate and version as far as they could be read. An item
-// whose events are offloaded is an error here; Store reads go through
-// decodeStored and fetch them.
-func decodeItem(item map[string]types.AttributeValue) (Commit, error) {
-	c, ref, err := decodeStored(item)
-	if err == nil && ref != nil {
-		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: events offloaded to %s",
-			ErrCorruptCommit, c.AggregateID, c.Version, ref.key)
-	}
-	return c, err
-}
-
-// decodeStored is decodeItem for an item whose events may be offloaded:
-// then the Commit has no events yet, and the ref says where they are.
+// names the aggregate and version as far as they could be read. When the
+// item's events are offloaded, the Commit has no events yet, and the ref
+// says where they are.
 func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error) {
 	var c Commit
 	var err error
@@ -228,7 +286,7 @@ func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error
 		return fail("%v", err)
 	}
 	if c.Version < 0 {
-		return fail("%v", ErrNegativeVersion)
+		return fail("%v", errNegativeVersion)
 	}
 	if c.CommitID, err = stringAttr(item, attrCommitID); err != nil {
 		return fail("%v", err)
@@ -283,21 +341,6 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 		return nil, fmt.Errorf("events: missing")
 	default:
 		return nil, fmt.Errorf("events: attribute of type %T", av)
-	}
-	if events, ok := parseWire(raw); ok {
-		for i := range events {
-			e := &events[i]
-			switch {
-			case e.Type == "":
-				return nil, fmt.Errorf("event %d: no type", i)
-			case !utf8.Valid(e.Data):
-				return nil, fmt.Errorf("event %d: data is not UTF-8", i)
-			}
-			if len(e.Metadata) == 0 {
-				e.Metadata = nil // as the encoder omits it
-			}
-		}
-		return events, nil
 	}
 	var wire []wireEvent
 	if err := json.Unmarshal(raw, &wire); err != nil {

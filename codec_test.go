@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -42,6 +43,34 @@ func randomCommit(r *rand.Rand) Commit {
 	return c
 }
 
+// codecStore is a Store with the default Config, for the codec's tests: it
+// sends no request.
+var codecStore = func() *Store {
+	cfg := Config{Table: "codec"}
+	cfg.setDefaults()
+	return &Store{cfg: cfg}
+}()
+
+// encodeCommit is the item Append writes for c.
+func encodeCommit(c Commit) (map[string]types.AttributeValue, error) {
+	p, err := codecStore.pack(c)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := codecStore.encodeItem(c, p)
+	return enc.item, err
+}
+
+// decodeCommit is the Commit a read yields for item, whose events must not
+// be offloaded.
+func decodeCommit(item map[string]types.AttributeValue) (Commit, error) {
+	c, ref, err := decodeStored(item)
+	if err == nil && ref != nil {
+		return Commit{}, fmt.Errorf("%w: events offloaded to %s", ErrCorruptCommit, ref.key)
+	}
+	return c, err
+}
+
 func TestItemRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	compressed := 0
@@ -50,14 +79,14 @@ func TestItemRoundTrip(t *testing.T) {
 		if err := c.validate(); err != nil {
 			t.Fatalf("random commit invalid: %v", err)
 		}
-		item, err := encodeItem(c, 3)
+		item, err := encodeCommit(c)
 		if err != nil {
 			t.Fatalf("encode: %v", err)
 		}
 		if _, ok := item[attrEvents].(*types.AttributeValueMemberB); ok {
 			compressed++
 		}
-		got, err := decodeItem(item)
+		got, err := decodeCommit(item)
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
@@ -74,7 +103,7 @@ func TestSmallEventsStayReadableJSON(t *testing.T) {
 	id := newCommitID(time.Now())
 	c := Commit{AggregateID: "a", CommitID: id.String(), CommittedAt: commitTime(id),
 		Events: []Event{{Type: "created", Data: json.RawMessage(`{"a": 1}`)}}}
-	item, err := encodeItem(c, 0)
+	item, err := encodeCommit(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +137,7 @@ func TestDecodeRefusesInflationBomb(t *testing.T) {
 func TestValidateNamesTheProblem(t *testing.T) {
 	c := Commit{AggregateID: "acct", Version: 4, Events: []Event{{Type: "a"}, {Type: "b", Data: json.RawMessage("{")}}}
 	err := c.validate()
-	if !errors.Is(err, ErrInvalidEventData) || !strings.Contains(err.Error(), `"acct" version 4 event 1 (b)`) {
-		t.Errorf("validate = %v, want ErrInvalidEventData naming the event", err)
+	if !errors.Is(err, errInvalidEventData) || !strings.Contains(err.Error(), `"acct" version 4 event 1 (b)`) {
+		t.Errorf("validate = %v, want errInvalidEventData naming the event", err)
 	}
 }
