@@ -103,8 +103,8 @@ var (
 	errNegativeSettle = errors.New("eventstore: negative settle window")
 	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
 	// settled log only.
-	errLiveScan = errors.New("eventstore: Live is an option of Tail, not of Scan")
-	errNotBlobKey     = errors.New("eventstore: not a key of offloaded events")
+	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")
+	errNotBlobKey = errors.New("eventstore: not a key of offloaded events")
 )
 
 // VersionGapError reports an append at Version of AggregateID whose
