@@ -162,7 +162,7 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}, s.opts...)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:

@@ -189,7 +189,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 			note(ctx, func(o *Observation) { o.Retries++ })
 		}
 		tctx, cancel := context.WithTimeout(ctx, remaining)
-		_, err := s.client.TransactWriteItems(tctx, in)
+		_, err := s.client.TransactWriteItems(tctx, in, s.opts...)
 		deadlineHit := tctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		var canceled *types.TransactionCanceledException
@@ -320,7 +320,7 @@ func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.Attribu
 			ConsistentRead:           aws.Bool(true),
 			ProjectionExpression:     aws.String("#c"),
 			ExpressionAttributeNames: map[string]string{"#c": attrCommitID},
-		})
+		}, s.opts...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read aggregate %q version %d: %w", c.AggregateID, c.Version, err)

@@ -54,7 +54,7 @@ func (s *Store) fence(ctx context.Context, c Commit) (map[string]types.Attribute
 		ExpressionAttributeNames:            map[string]string{"#r": attrRefused, "#c": attrCommitID},
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":cids": &types.AttributeValueMemberSS{Value: []string{c.CommitID}}},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
+	}, s.opts...)
 	var held *types.ConditionalCheckFailedException
 	if errors.As(err, &held) {
 		return held.Item, nil

@@ -3,10 +3,12 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
@@ -133,40 +135,48 @@ func stored(err error, n int) int {
 	return 0
 }
 
-// observedClient is the store's client when it has an Observer: it asks
-// DynamoDB for the consumed capacity, counts attempts, and adds each
-// request to its operation's tally, or reports it alone when it belongs to
-// none (the pages of Query and Scan).
-type observedClient struct {
-	next DynamoDBAPI
-	s    *Store
+// pageOpKey marks the requests of a sequence (the pages of Query, Scan and
+// Tail), which are reported one by one under the operation it holds.
+type pageOpKey struct{}
+
+// pagesOf returns ctx for the page requests of op.
+func pagesOf(ctx context.Context, op Op) context.Context {
+	return context.WithValue(ctx, pageOpKey{}, op)
 }
 
-var _ DynamoDBAPI = (*observedClient)(nil)
+type attemptsKey struct{}
 
-// call runs one request: send does it with the extra options and returns
-// the consumed capacity and, for scan pages, the newest CommitID read.
-func (c *observedClient) call(ctx context.Context, op Op, write bool, optFns []func(*dynamodb.Options),
-	send func([]func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error)) {
-	start := time.Now()
-	attempts := 0
-	optFns = append(optFns[:len(optFns):len(optFns)], func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
-			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("eventstoreAttempts",
-				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-					attempts++ // attempts of one request are sequential
-					return next.HandleFinalize(ctx, in)
-				}), middleware.After)
-		})
+// observeRequests is the client option of a store with an Observer: SDK
+// middleware that asks DynamoDB for the consumed capacity, counts the
+// attempts of each request, and adds the request to its operation's tally,
+// or reports it alone when it belongs to none (the pages of Query and
+// Scan, the shard-count check). A DynamoDBAPI that wraps a
+// *dynamodb.Client must pass the options it is given on.
+func (s *Store) observeRequests(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		err := st.Initialize.Add(middleware.InitializeMiddlewareFunc("eventstoreObserve", s.observeRequest), middleware.After)
+		if err != nil {
+			return err
+		}
+		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("eventstoreAttempts",
+			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+				if n, ok := ctx.Value(attemptsKey{}).(*int); ok {
+					*n++ // the attempts of one request are sequential
+				}
+				return next.HandleFinalize(ctx, in)
+			}), middleware.After)
 	})
-	consumed, newest, err := send(optFns)
-	units := 0.0
-	for _, cc := range consumed {
-		units += aws.ToFloat64(cc.CapacityUnits)
-	}
+}
+
+func (s *Store) observeRequest(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	in.Parameters = withCapacity(in.Parameters)
+	start, attempts := time.Now(), new(int)
+	out, md, err := next.HandleInitialize(context.WithValue(ctx, attemptsKey{}, attempts), in)
+	units, newest := consumed(out.Result)
+	write := writes(awsmiddleware.GetOperationName(ctx))
 	add := func(o *Observation) {
 		o.Requests++
-		o.Retries += max(attempts-1, 0)
+		o.Retries += max(*attempts-1, 0)
 		if write {
 			o.WriteUnits += units
 		} else {
@@ -175,139 +185,68 @@ func (c *observedClient) call(ctx context.Context, op Op, write bool, optFns []f
 	}
 	if t := tallyOf(ctx); t != nil {
 		t.add(add)
-		return
+		return out, md, err
+	}
+	op, _ := ctx.Value(pageOpKey{}).(Op)
+	if op == "" {
+		op = Op(awsmiddleware.GetOperationName(ctx))
 	}
 	o := Observation{Op: op, Duration: time.Since(start), Err: err}
 	add(&o)
 	if id, err := parseCommitID(newest); err == nil && op == OpScan {
-		o.ScanLag = c.s.cfg.now().Sub(commitTime(id))
+		o.ScanLag = s.cfg.now().Sub(commitTime(id))
 	}
-	c.s.cfg.Observer.Observe(ctx, o)
+	s.cfg.Observer.Observe(ctx, o)
+	return out, md, err
 }
 
-func (c *observedClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.PutItemOutput, err error) {
-	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
-		cp := *in
-		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-		in = &cp
+// withCapacity asks for the consumed capacity on a copy of the input of
+// any operation that can report it, so the caller's input is not changed.
+func withCapacity(in any) any {
+	v := reflect.ValueOf(in)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return in
 	}
-	c.call(ctx, "PutItem", true, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.PutItem(ctx, in, opts...)
-		if err != nil {
-			return nil, "", err
+	field := v.Elem().FieldByName("ReturnConsumedCapacity")
+	if !field.IsValid() || field.String() != "" {
+		return in
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	cp.Elem().FieldByName("ReturnConsumedCapacity").SetString(string(types.ReturnConsumedCapacityTotal))
+	return cp.Interface()
+}
+
+// consumed returns the capacity units the result of any operation reports,
+// and for a query the CommitID of its last item.
+func consumed(result any) (units float64, newest string) {
+	if out, ok := result.(*dynamodb.QueryOutput); ok && len(out.Items) > 0 {
+		newest, _ = stringAttr(out.Items[len(out.Items)-1], attrCommitID)
+	}
+	v := reflect.ValueOf(result)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return 0, newest
+	}
+	switch cc := v.Elem().FieldByName("ConsumedCapacity"); {
+	case !cc.IsValid():
+	case cc.Type() == reflect.TypeFor[*types.ConsumedCapacity]():
+		if c := cc.Interface().(*types.ConsumedCapacity); c != nil {
+			units = aws.ToFloat64(c.CapacityUnits)
 		}
-		return capacity(out.ConsumedCapacity), "", nil
-	})
-	return out, err
-}
-
-func (c *observedClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.UpdateItemOutput, err error) {
-	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
-		cp := *in
-		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-		in = &cp
-	}
-	c.call(ctx, "UpdateItem", true, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.UpdateItem(ctx, in, opts...)
-		if err != nil {
-			return nil, "", err
+	case cc.Type() == reflect.TypeFor[[]types.ConsumedCapacity]():
+		for _, c := range cc.Interface().([]types.ConsumedCapacity) {
+			units += aws.ToFloat64(c.CapacityUnits)
 		}
-		return capacity(out.ConsumedCapacity), "", nil
-	})
-	return out, err
-}
-
-func (c *observedClient) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.TransactWriteItemsOutput, err error) {
-	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
-		cp := *in
-		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-		in = &cp
 	}
-	c.call(ctx, "TransactWriteItems", true, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.TransactWriteItems(ctx, in, opts...)
-		if err != nil {
-			return nil, "", err
-		}
-		return out.ConsumedCapacity, "", nil
-	})
-	return out, err
+	return units, newest
 }
 
-func (c *observedClient) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.GetItemOutput, err error) {
-	if in.ReturnConsumedCapacity == "" { // ask for it on a copy: the caller's input is not changed
-		cp := *in
-		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-		in = &cp
+// writes reports whether the operation named op writes (its capacity is
+// write units).
+func writes(op string) bool {
+	switch op {
+	case "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem":
+		return true
 	}
-	c.call(ctx, "GetItem", false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.GetItem(ctx, in, opts...)
-		if err != nil {
-			return nil, "", err
-		}
-		return capacity(out.ConsumedCapacity), "", nil
-	})
-	return out, err
-}
-
-func (c *observedClient) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.QueryOutput, err error) {
-	op := OpQuery
-	if aws.ToString(in.IndexName) == c.s.cfg.Index {
-		op = OpScan
-	}
-	if in.ReturnConsumedCapacity == "" {
-		cp := *in
-		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-		in = &cp
-	}
-	c.call(ctx, op, false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.Query(ctx, in, opts...)
-		if err != nil {
-			return nil, "", err
-		}
-		newest := ""
-		if n := len(out.Items); n > 0 {
-			newest, _ = stringAttr(out.Items[n-1], attrCommitID)
-		}
-		return capacity(out.ConsumedCapacity), newest, nil
-	})
-	return out, err
-}
-
-func (c *observedClient) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.CreateTableOutput, err error) {
-	c.call(ctx, "CreateTable", false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.CreateTable(ctx, in, opts...)
-		return nil, "", err
-	})
-	return out, err
-}
-
-func (c *observedClient) DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.DescribeTableOutput, err error) {
-	c.call(ctx, "DescribeTable", false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.DescribeTable(ctx, in, opts...)
-		return nil, "", err
-	})
-	return out, err
-}
-
-func (c *observedClient) DescribeTimeToLive(ctx context.Context, in *dynamodb.DescribeTimeToLiveInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.DescribeTimeToLiveOutput, err error) {
-	c.call(ctx, "DescribeTimeToLive", false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.DescribeTimeToLive(ctx, in, opts...)
-		return nil, "", err
-	})
-	return out, err
-}
-
-func (c *observedClient) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.UpdateTimeToLiveOutput, err error) {
-	c.call(ctx, "UpdateTimeToLive", false, optFns, func(opts []func(*dynamodb.Options)) ([]types.ConsumedCapacity, string, error) {
-		out, err = c.next.UpdateTimeToLive(ctx, in, opts...)
-		return nil, "", err
-	})
-	return out, err
-}
-
-func capacity(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if cc == nil {
-		return nil
-	}
-	return []types.ConsumedCapacity{*cc}
+	return false
 }

@@ -235,7 +235,7 @@ func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
 		return false, nil // its commit may still land, or not be indexed yet
 	}
 	for shard := range s.cfg.ScanShards {
-		out, err := s.client.Query(ctx, s.shardQuery(shard, id, id))
+		out, err := s.client.Query(pagesOf(ctx, OpScan), s.shardQuery(shard, id, id), s.opts...)
 		if err != nil {
 			return false, fmt.Errorf("eventstore: is %s an orphan: %w", key, err)
 		}

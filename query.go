@@ -22,6 +22,7 @@ import (
 // ends the sequence. Query is safe for concurrent use.
 func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
+		ctx := pagesOf(ctx, OpQuery)
 		if err := validateAggregateID(aggregateID); err != nil {
 			yield(Commit{}, fmt.Errorf("%w: %w", ErrInvalidCommit, err))
 			return
@@ -77,7 +78,7 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 	return func(yield func([]map[string]types.AttributeValue, error) bool) {
 		in := *in
 		for {
-			out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in) })
+			out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, s.opts...) })
 			if err != nil {
 				yield(nil, err)
 				return

@@ -93,6 +93,7 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, yi
 		yield(Commit{}, err)
 		return
 	}
+	ctx = pagesOf(ctx, OpScan)
 	hi := scanHorizon(s.cfg.now(), settle)
 	if hi.Compare(lo) < 0 {
 		return

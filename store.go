@@ -9,7 +9,8 @@ import (
 )
 
 // DynamoDBAPI lists the DynamoDB operations the store calls. *dynamodb.Client
-// satisfies it; tests and users may wrap it.
+// satisfies it; tests and users may wrap it, passing the options of each
+// call on to the client (Config.Observer's middleware travels in them).
 type DynamoDBAPI interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
@@ -35,6 +36,9 @@ type Notifier interface {
 // use.
 type Store struct {
 	client DynamoDBAPI
+	// opts are the client options of every request: the Observer's
+	// middleware, or none.
+	opts   []func(*dynamodb.Options)
 	cfg    Config
 	shards shardCheck
 	seen   *lastSeen // the newest commit seen per aggregate; see predecessor
@@ -53,7 +57,7 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	}
 	s := &Store{client: client, cfg: cfg, seen: newLastSeen(defaultLastSeen)}
 	if cfg.Observer != nil {
-		s.client = &observedClient{next: client, s: s}
+		s.opts = []func(*dynamodb.Options){s.observeRequests}
 	}
 	return s, nil
 }

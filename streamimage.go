@@ -13,7 +13,10 @@ const maxImageDepth = 32
 
 // ParseImage turns the new image of a DynamoDB Streams record of the
 // store's table (see Config.Stream) into the Commit it holds, as Query
-// would return it. It is castore's ImageParser.
+// would return it. It is castore's ImageParser. A record read with the
+// Streams API (package dynamodbstreams) has images of that package's
+// types: convert them with the SDK's attributevalue.FromDynamoDBStreamsMap
+// (module feature/dynamodb/attributevalue) first.
 //
 // Errors: ErrNotCommit for a record that does not hold a commit, which a
 // stream consumer should skip: no image (a REMOVE record, as when TTL
@@ -55,7 +58,10 @@ func ParseImageJSON(image []byte) (Commit, error) {
 }
 
 // decodeImageJSON decodes an item in DynamoDB's JSON form; nil for empty
-// input or null.
+// input or null. The SDK has no exported decoder of this form (its
+// attributevalue package converts typed Streams values, not JSON, and the
+// service's JSON deserializers are internal), and aws-lambda-go's event
+// types would be a dependency for one function: hence this small one.
 func decodeImageJSON(data []byte) (map[string]types.AttributeValue, error) {
 	if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
 		return nil, nil

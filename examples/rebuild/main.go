@@ -2,13 +2,22 @@
 // checkpoint, counting events by type per aggregate, then follows the live
 // tail. It saves the projection and its checkpoint together, in one
 // DynamoDB item, so when it is killed and restarted it resumes from the
-// checkpoint and counts every commit exactly once.
+// checkpoint and counts every commit exactly once. When it stops it prints
+// the projection.
 //
-//	DYNAMODB_ENDPOINT=http://127.0.0.1:8000 go run ./examples/rebuild -table events
+// On a fresh clone, against a DynamoDB Local started for the run, with 20
+// demo commits to count (they are counted once the settle window, 10 s,
+// has passed; then it prints the projection and exits):
+//
+//	scripts/with-dynamodb.sh go run ./examples/rebuild -table events -seed 20
+//
+// On an existing log, -once rebuilds up to now and exits; without it, it
+// follows the log until interrupted (Ctrl-C). Without DYNAMODB_ENDPOINT it
+// uses the standard AWS configuration.
 //
 // Progress (commits done, commits/s, checkpoint) goes to stderr every second.
-// The state lives in the table -state (default "<table>-rebuild"), created
-// if missing. Keeping the whole projection in one item bounds it to 400 KB:
+// The event table is created if missing, and so is the state table -state
+// (default "<table>-rebuild"). Keeping the whole projection in one item bounds it to 400 KB:
 // a real projection writes its rows and the checkpoint in one transaction.
 package main
 
@@ -35,6 +44,8 @@ func main() {
 	shards := flag.Int("shards", 0, "ScanShards of the event store (0: the default)")
 	settle := flag.Duration("settle", 0, "settle window: at least the WRITERS' deadline recorded in the table plus 5s (0: 10s, right for default writers)")
 	saveEvery := flag.Int("save-every", 1000, "save the state after this many commits (and every second while busy)")
+	seed := flag.Int("seed", 0, "first append this many demo commits, then stop once they are counted")
+	once := flag.Bool("once", false, "rebuild up to now (Scan) and exit, instead of following the log")
 	flag.Parse()
 	if *table == "" {
 		flag.Usage()
@@ -61,10 +72,41 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r := &rebuilder{store: store, state: &stateStore{client: client, table: *stateTable}, saveEvery: *saveEvery, progress: os.Stderr}
-	if err := r.run(ctx); err != nil && ctx.Err() == nil {
+	if err := store.CreateTable(ctx); err != nil {
 		log.Fatal(err)
 	}
+	r := &rebuilder{store: store, state: &stateStore{client: client, table: *stateTable}, saveEvery: *saveEvery,
+		progress: os.Stderr, once: *once}
+	if *seed > 0 {
+		if r.until, err = seedDemo(ctx, store, *seed); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "rebuild: appended %d demo commits; counting them once they settle\n", *seed)
+	}
+	err = r.run(ctx)
+	if err != nil && ctx.Err() == nil {
+		log.Fatal(err)
+	}
+	if r.p != nil {
+		r.p.print(os.Stdout)
+	}
+}
+
+// seedDemo appends n commits to a few demo aggregates and returns the
+// CommitID of the last.
+func seedDemo(ctx context.Context, store *eventstore.Store, n int) (string, error) {
+	var last eventstore.Commit
+	for i := range n {
+		c, err := store.AppendNext(ctx, eventstore.Commit{
+			AggregateID: fmt.Sprintf("demo-account#%d", i%3),
+			Events:      []eventstore.Event{{Type: []string{"deposited", "withdrawn"}[i%2]}},
+		})
+		if err != nil {
+			return "", err
+		}
+		last = c
+	}
+	return last.CommitID, nil
 }
 
 // newClient connects to DYNAMODB_ENDPOINT with static local credentials, or
@@ -94,6 +136,9 @@ type rebuilder struct {
 	state     *stateStore
 	saveEvery int
 	progress  *os.File
+	once      bool        // Scan to now and stop, instead of following
+	until     string      // stop once this CommitID is counted, if set
+	p         *projection // the projection, once run has loaded it
 }
 
 // run loads the saved projection, follows the log from its checkpoint and
@@ -107,6 +152,7 @@ func (r *rebuilder) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.p = p
 	saved := p.Checkpoint
 	fmt.Fprintf(r.progress, "rebuild: resuming after %q with %d commits counted\n", p.Checkpoint, p.Commits)
 
@@ -125,11 +171,15 @@ func (r *rebuilder) run(ctx context.Context) error {
 	}
 	// Tail yields the backlog first, then new commits; a ticker interleaves
 	// the progress lines and time-based saves.
+	follow := r.store.Tail
+	if r.once {
+		follow = r.store.Scan
+	}
 	commits := make(chan eventstore.Commit)
 	errs := make(chan error, 1)
 	go func() {
 		defer close(commits)
-		for c, err := range r.store.Tail(ctx, p.Checkpoint) {
+		for c, err := range follow(ctx, p.Checkpoint) {
 			if err != nil {
 				errs <- err
 				return
@@ -137,22 +187,28 @@ func (r *rebuilder) run(ctx context.Context) error {
 			select {
 			case commits <- c:
 			case <-ctx.Done():
+				errs <- ctx.Err()
 				return
 			}
 		}
+		errs <- nil
 	}()
 	for {
 		select {
 		case c, ok := <-commits:
-			if !ok { // Tail ends without an error when ctx ends
-				select {
-				case err := <-errs:
+			if !ok {
+				if err := <-errs; err != nil {
 					return err
-				default:
+				}
+				if ctx.Err() != nil { // Tail ends without an error when ctx ends
 					return ctx.Err()
 				}
+				return save()
 			}
 			p.apply(c)
+			if r.until != "" && c.CommitID >= r.until {
+				return save()
+			}
 			if p.Commits%int64(r.saveEvery) == 0 {
 				if err := save(); err != nil {
 					return err

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +38,16 @@ func (p *projection) apply(c eventstore.Commit) {
 	}
 	p.Commits++
 	p.Checkpoint = c.CommitID
+}
+
+// print writes the counts, one line per aggregate and event type, sorted.
+func (p *projection) print(w io.Writer) {
+	fmt.Fprintf(w, "%d commits, checkpoint %s\n", p.Commits, p.Checkpoint)
+	for _, agg := range slices.Sorted(maps.Keys(p.Counts)) {
+		for _, typ := range slices.Sorted(maps.Keys(p.Counts[agg])) {
+			fmt.Fprintf(w, "%s\t%s\t%d\n", agg, typ, p.Counts[agg][typ])
+		}
+	}
 }
 
 // stateStore keeps the projection and its checkpoint in one item, so they

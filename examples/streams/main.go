@@ -4,10 +4,14 @@
 // record's new image is turned back into its Commit with
 // eventstore.ParseImageJSON and projected, here printed.
 //
-//	DYNAMODB_ENDPOINT=http://127.0.0.1:8000 go run ./examples/streams
+// On a fresh clone, against a DynamoDB Local started for the run:
 //
-// Without DYNAMODB_ENDPOINT it uses the standard AWS configuration and the
-// table STREAMS_TABLE (default "eventstore-streams"), created if missing.
+//	scripts/with-dynamodb.sh go run ./examples/streams
+//
+// or, with one already listening, DYNAMODB_ENDPOINT=http://127.0.0.1:8000
+// go run ./examples/streams. Without DYNAMODB_ENDPOINT it uses the
+// standard AWS configuration and the table STREAMS_TABLE (default
+// "eventstore-streams"), created if missing.
 //
 // Locally, poll plays Lambda's event source mapping: it reads the stream
 // with the DynamoDB Streams API and hands the handler the JSON events

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dynacommit/eventstore"
+)
+
+// jsonCommit is a commit as one line of JSON: the output of -json and
+// export, the input of import.
+type jsonCommit struct {
+	AggregateID string            `json:"aggregateId"`
+	Version     int64             `json:"version"`
+	CommitID    string            `json:"commitId"`
+	CommittedAt time.Time         `json:"committedAt"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Events      []jsonEvent       `json:"events"`
+}
+
+type jsonEvent struct {
+	Type     string            `json:"type"`
+	Data     json.RawMessage   `json:"data,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
+func toJSON(c eventstore.Commit) jsonCommit {
+	j := jsonCommit{AggregateID: c.AggregateID, Version: c.Version, CommitID: c.CommitID,
+		CommittedAt: c.CommittedAt, Metadata: c.Metadata, Events: make([]jsonEvent, len(c.Events))}
+	for i, e := range c.Events {
+		j.Events[i] = jsonEvent{Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+	}
+	return j
+}
+
+func (j jsonCommit) commit() eventstore.Commit {
+	c := eventstore.Commit{AggregateID: j.AggregateID, Version: j.Version, CommitID: j.CommitID,
+		Metadata: j.Metadata, Events: make([]eventstore.Event, len(j.Events))}
+	for i, e := range j.Events {
+		c.Events[i] = eventstore.Event{Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+	}
+	return c
+}
+
+// printer writes commits as text or as JSON lines.
+type printer struct {
+	w    io.Writer
+	json bool
+	enc  *json.Encoder
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	return &printer{w: w, json: asJSON, enc: json.NewEncoder(w)}
+}
+
+func (p *printer) print(c eventstore.Commit) error {
+	if p.json {
+		return p.enc.Encode(toJSON(c))
+	}
+	_, err := fmt.Fprintf(p.w, "%s v%d %s %s%s\n", c.AggregateID, c.Version, c.CommitID,
+		c.CommittedAt.Format(time.RFC3339Nano), pairs(c.Metadata))
+	for _, e := range c.Events {
+		if err != nil {
+			return err
+		}
+		data := string(e.Data)
+		if data == "" {
+			data = "-"
+		}
+		_, err = fmt.Fprintf(p.w, "  %s %s%s\n", e.Type, data, pairs(e.Metadata))
+	}
+	return err
+}
+
+// pairs formats metadata as " k=v k=v", sorted by key.
+func pairs(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%q", k, m[k])
+	}
+	return b.String()
+}
+
+func runCat(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("cat", flag.ContinueOnError)
+	from := fs.Int64("from", 0, "")
+	asJSON := fs.Bool("json", false, "")
+	rest, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	c, err := open(ctx, e.opts)
+	if err != nil {
+		return err
+	}
+	p := newPrinter(e.stdout, *asJSON)
+	n := 0
+	for commit, err := range c.store.Query(ctx, rest[0], *from) {
+		if err != nil {
+			return err
+		}
+		if err := p.print(commit); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("aggregate %q has no commits from version %d", rest[0], *from)
+	}
+	return nil
+}
+
+func runLog(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("log", flag.ContinueOnError)
+	after := fs.String("after", "", "")
+	follow := fs.Bool("follow", false, "")
+	settle := fs.Duration("settle", -1, "")
+	asJSON := fs.Bool("json", false, "")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := open(ctx, e.opts)
+	if err != nil {
+		return err
+	}
+	var opts []eventstore.ScanOption
+	if *settle >= 0 {
+		opts = append(opts, eventstore.WithSettle(*settle))
+	}
+	commits := c.store.Scan(ctx, *after, opts...)
+	if *follow {
+		commits = c.store.Tail(ctx, *after, opts...)
+	}
+	p := newPrinter(e.stdout, *asJSON)
+	for commit, err := range commits {
+		if isCancel(ctx, err) {
+			return nil // interrupted while following
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.print(commit); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/dynacommit/eventstore"
+)
+
+func runExport(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	after := fs.String("after", "", "")
+	settle := fs.Duration("settle", -1, "")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := open(ctx, e.opts)
+	if err != nil {
+		return err
+	}
+	var opts []eventstore.ScanOption
+	if *settle >= 0 {
+		opts = append(opts, eventstore.WithSettle(*settle))
+	}
+	out := bufio.NewWriterSize(e.stdout, 1<<20)
+	enc := json.NewEncoder(out)
+	prog := newProgress(e.stderr, "exported", time.Now())
+	for commit, err := range c.store.Scan(ctx, *after, opts...) {
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(toJSON(commit)); err != nil {
+			return err
+		}
+		prog.add(commit)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	prog.done()
+	return nil
+}
+
+func runImport(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	create := fs.Bool("create", false, "")
+	shards := fs.Int("shards", 0, "")
+	rest, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *create {
+		if err := createTable(ctx, e.opts, *shards); err != nil {
+			return err
+		}
+	}
+	in := e.stdin
+	if rest[0] != "-" {
+		f, err := os.Open(rest[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	c, err := open(ctx, e.opts)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<20))
+	prog := newProgress(e.stderr, "imported", time.Now())
+	for n := 1; ; n++ {
+		var j jsonCommit
+		if err := dec.Decode(&j); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("%s: commit %d: %w", rest[0], n, err)
+		}
+		commit, err := c.store.Import(ctx, j.commit())
+		if err != nil {
+			return fmt.Errorf("%s: commit %d: %w", rest[0], n, err)
+		}
+		prog.add(commit)
+	}
+	prog.done()
+	return nil
+}
+
+// progress prints, at most once a second, how far a transfer has come:
+// commits, commits/s, the position (CommitID and its time) and, as
+// CommitIDs are time-ordered, an ETA from how fast the position's time
+// approaches now.
+type progress struct {
+	w           io.Writer
+	verb        string
+	start, last time.Time
+	n           int
+	first, pos  time.Time
+	lastID      string
+	now         func() time.Time
+}
+
+func newProgress(w io.Writer, verb string, now time.Time) *progress {
+	return &progress{w: w, verb: verb, start: now, last: now, now: time.Now}
+}
+
+func (p *progress) add(c eventstore.Commit) {
+	p.n++
+	if p.first.IsZero() {
+		p.first = c.CommittedAt
+	}
+	p.pos, p.lastID = c.CommittedAt, c.CommitID
+	if now := p.now(); now.Sub(p.last) >= time.Second {
+		p.last = now
+		fmt.Fprintln(p.w, p.line(now))
+	}
+}
+
+func (p *progress) line(now time.Time) string {
+	elapsed := now.Sub(p.start).Seconds()
+	rate := float64(p.n) / max(elapsed, 1e-9)
+	s := fmt.Sprintf("%s %d commits, %.0f commits/s, at %s (%s)", p.verb, p.n, rate, p.lastID, p.pos.Format(time.RFC3339))
+	if covered, left := p.pos.Sub(p.first), now.Sub(p.pos); covered > 0 && elapsed > 0 {
+		eta := time.Duration(float64(left) / float64(covered) * elapsed * float64(time.Second))
+		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
+	}
+	return s
+}
+
+func (p *progress) done() {
+	elapsed := p.now().Sub(p.start)
+	fmt.Fprintf(p.w, "%s %d commits in %s", p.verb, p.n, elapsed.Round(time.Millisecond))
+	if p.n > 0 {
+		fmt.Fprintf(p.w, ", last %s", p.lastID)
+	}
+	fmt.Fprintln(p.w)
+}
+
+// createTable creates the table, with shards scan shards (0: the default),
+// unless it exists.
+func createTable(ctx context.Context, o options, shards int) error {
+	cfg, err := awsConfig(ctx, o)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.New(dynamoClient(cfg, o), eventstore.Config{Table: o.table, ScanShards: shards})
+	if err != nil {
+		return err
+	}
+	return store.CreateTable(ctx)
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/dynacommit/eventstore"
+)
+
+// verifier collects what verify has seen and the problems it found.
+type verifier struct {
+	e        *env
+	problems int
+	commits  int
+	versions map[string][]version // per aggregate, in scan order
+	blobKeys map[string]bool      // keys of offloaded events items point to
+}
+
+type version struct {
+	n        int64
+	commitID string
+}
+
+func (v *verifier) report(format string, args ...any) {
+	v.problems++
+	fmt.Fprintf(v.e.stdout, format+"\n", args...)
+}
+
+// runVerify reads every item of the table with a raw Scan (so that it goes
+// on past a bad item), decodes each as Query would, blobs included, and
+// then checks each aggregate's versions and, with -bucket, the bucket for
+// orphaned blobs. It holds one entry per commit in memory.
+func runVerify(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := open(ctx, e.opts)
+	if err != nil {
+		return err
+	}
+	v := &verifier{e: e, versions: map[string][]version{}, blobKeys: map[string]bool{}}
+	if err := v.items(ctx, c); err != nil {
+		return err
+	}
+	v.order()
+	if c.blobs != nil {
+		if err := v.orphans(ctx, c); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "verify: %d commits of %d aggregates, %d problems\n", v.commits, len(v.versions), v.problems)
+	if v.problems > 0 {
+		return errProblems
+	}
+	return nil
+}
+
+func (v *verifier) items(ctx context.Context, c *conn) error {
+	pages := dynamodb.NewScanPaginator(c.client, &dynamodb.ScanInput{
+		TableName: aws.String(v.e.opts.table), ConsistentRead: aws.Bool(true),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("scan table %s: %w", v.e.opts.table, err)
+		}
+		for _, item := range page.Items {
+			if s, ok := stringOf(item, "eventsKey"); ok {
+				v.blobKeys[s] = true
+			}
+			commit, err := c.store.DecodeItem(ctx, item)
+			switch {
+			case errors.Is(err, eventstore.ErrNotCommit):
+				continue
+			case err != nil:
+				agg, _ := stringOf(item, "aggregateId")
+				ver, _ := numberOf(item, "version")
+				v.report("undecodable: aggregate %q version %s: %v", agg, ver, oneLine(err.Error()))
+				if id, ok := stringOf(item, "commitId"); ok {
+					v.note(agg, ver, id)
+				}
+				continue
+			}
+			v.commits++
+			v.versions[commit.AggregateID] = append(v.versions[commit.AggregateID], version{commit.Version, commit.CommitID})
+		}
+	}
+	return nil
+}
+
+// note records the key of an undecodable item that still has one, so that
+// it does not also show as a gap.
+func (v *verifier) note(agg, ver, commitID string) {
+	var n int64
+	if _, err := fmt.Sscan(ver, &n); err == nil && agg != "" {
+		v.versions[agg] = append(v.versions[agg], version{n, commitID})
+	}
+}
+
+// order checks, per aggregate, that versions run from 0 without gaps and
+// that each version's CommitID exceeds the one before.
+func (v *verifier) order() {
+	ids := make([]string, 0, len(v.versions))
+	for id := range v.versions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		vs := v.versions[id]
+		sort.Slice(vs, func(i, j int) bool { return vs[i].n < vs[j].n })
+		if vs[0].n != 0 {
+			v.report("gap: aggregate %q starts at version %d (versions 0 to %d missing)", id, vs[0].n, vs[0].n-1)
+		}
+		for i := 1; i < len(vs); i++ {
+			prev, cur := vs[i-1], vs[i]
+			if cur.n != prev.n+1 {
+				v.report("gap: aggregate %q versions %d to %d missing (between %d and %d)", id, prev.n+1, cur.n-1, prev.n, cur.n)
+			}
+			if cur.commitID <= prev.commitID {
+				v.report("order: aggregate %q version %d commit %s is not after version %d commit %s",
+					id, cur.n, cur.commitID, prev.n, prev.commitID)
+			}
+		}
+	}
+}
+
+// orphans reports the blobs of the bucket that no item points to and that
+// Store.Orphaned confirms belong to no commit.
+func (v *verifier) orphans(ctx context.Context, c *conn) error {
+	for key, err := range c.blobs.Keys(ctx) {
+		if err != nil {
+			return fmt.Errorf("list bucket %s: %w", v.e.opts.bucket, err)
+		}
+		if v.blobKeys[key] {
+			continue
+		}
+		orphan, err := c.store.Orphaned(ctx, key)
+		if err != nil {
+			v.report("blob %s: %v", key, oneLine(err.Error()))
+			continue
+		}
+		if orphan {
+			v.report("orphaned blob: %s (no commit points to it; delete it)", key)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Import stores c, a commit of history (an export of another table), with
+// its own CommitID and CommittedAt: the item Append would write, under the
+// same conditional put, but without the writer deadline, which refuses any
+// CommitID older than Config.MaxCommitLatency. It is for loading history
+// into a table that no reader is scanning or tailing yet: a reader past an
+// imported commit's CommitID would never see it. The Notifier is not
+// called.
+//
+// Import is idempotent by CommitID: when c's key already holds c's own
+// CommitID (a re-run after a crash), it reports success and writes
+// nothing. Errors: a validation error before any request, an invalid or
+// missing CommitID included; *VersionConflictError when another commit
+// holds the version; ErrCommitDeadline if an Append of this very CommitID
+// missed its deadline at this key, which fenced it out for good;
+// ErrShardMismatch. Any other error leaves the outcome
+// unknown: import the same commit again.
+//
+// Import is safe for concurrent use.
+func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
+	if _, err := parseCommitID(c.CommitID); err != nil {
+		return c, err
+	}
+	p, err := s.prepare(&c)
+	if err != nil {
+		return c, err
+	}
+	enc, err := s.encodeItem(c, p)
+	if err != nil {
+		return c, err
+	}
+	if err := s.checkShards(ctx); err != nil {
+		return c, err
+	}
+	if err := s.storeBlobs(ctx, enc); err != nil {
+		return c, err
+	}
+	cond, names, values := putCondition(c.CommitID)
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(s.cfg.Table),
+		Item:                                enc.item,
+		ConditionExpression:                 cond,
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, s.opts...)
+	var failed *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.As(err, &failed):
+		err = s.heldBy(ctx, c, failed.Item, err)
+		s.dropBlobs(ctx, err, []Commit{c}, enc)
+		return c, err
+	default:
+		return c, fmt.Errorf("eventstore: import aggregate %q version %d (commit %s, outcome unknown: import it again): %w",
+			c.AggregateID, c.Version, c.CommitID, err)
+	}
+}
