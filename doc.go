@@ -22,7 +22,8 @@
 //		Events: []eventstore.Event{{Type: "accountCreated", Data: data}}})
 //	for c, err := range store.Query(ctx, "account#1", 0) { ... }
 //	for c, err := range store.Scan(ctx, checkpoint) { ... }
-//	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends
+//	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends, then no error
+//	for c, err := range store.Tail(ctx, checkpoint, eventstore.Live()) { ... } // within ~300 ms
 //
 // # Table layout
 //
@@ -152,6 +153,78 @@
 // CommitID time + L, and the settle arithmetic below holds unchanged: the
 // deadline only grows by the skew, and readers wait for the CommitID's
 // time, not the writer's.
+//
+// # Live tail
+//
+// A strict Tail (the default) yields a commit once it is settled, about
+// Settle (10 s) after its CommitID's time, in one global CommitID order,
+// and its checkpoint is the last CommitID it yielded. With Live, Tail
+// yields a commit as soon as a poll finds it in the scan index, typically
+// 100-300 ms after its Append, in version order per aggregate, still
+// without skipping any. Choose strict for consumers that need one global
+// order (a projection over several aggregates whose updates must commute
+// in CommitID order); choose live for read models, notifications and
+// reactions, which need each aggregate's order and low latency.
+//
+// A live Tail keeps a watermark W: every commit with a CommitID <= W has
+// been yielded, or was at or before the start checkpoint. It starts with
+// W = the checkpoint, yields the settled backlog with the strict, streaming
+// scan up to H = now - S (S the settle window), sets W = H, and then polls
+// every 100 ms (growing to 250 ms while idle):
+//
+//   - a fast query per shard for the CommitIDs from the previous poll's time
+//     minus a 1 s lookback, with no upper bound. The lookback covers the
+//     usual time between a CommitID's time and its visibility in the index
+//     (the write itself, index lag, small clock skew);
+//   - once a second, a backtrack query per shard over (W, H'], H' = now - S,
+//     after which W = H'.
+//
+// It yields what a poll finds in CommitID order, skipping CommitIDs <= W
+// and those in the set of CommitIDs > W it has yielded (pruned as W
+// advances), and it holds back version n until its predecessor, named by
+// the item's prev attribute (the CommitID of version n-1), is <= W or
+// yielded; a held commit is yielded right after its predecessor.
+//
+// Nothing is skipped. A commit stamped t by its writer's clock lands by t +
+// L (the writer deadline, see Settle window), is visible in the index by t
+// + L + G (index lag), and the reader's clock, ahead by at most K, reads
+// then at most t + L + G + K. A backtrack at reader time r covers up to H'
+// = r - S, and S > L + G + K, so every commit <= H' is visible by then: the
+// backtrack yields it unless a fast query already did. A commit that
+// becomes visible more than the lookback after its CommitID's time (a slow
+// write, a writer clock behind) is found by the backtrack, up to S + 1 s
+// late, never lost. Hence W = H' keeps its promise.
+//
+// Each commit is yielded once per Tail: a commit is yielded only if its
+// CommitID is > W and it is not in the set, the set holds every yielded
+// commit > W (by CommitID and aggregate, since caller-set CommitIDs may be
+// shared), and W only grows.
+//
+// Each aggregate's commits come in version order: version n only after
+// version n-1 was yielded (in the set, or <= W). CommitIDs are causal
+// (version n's is greater than version n-1's), so a hold ends at the latest
+// when W passes the predecessor's CommitID, within S + 1 s of it: a missing
+// predecessor (deleted by Config.TTL) delays a commit, never blocks it.
+// Items written before predecessors were recorded carry no prev and are
+// not held: their order is the order they became visible in.
+//
+// Restart. OnCheckpoint reports W each time it advances (in the backlog,
+// each CommitID yielded, once every commit sharing it was). A live Tail restarted from it repeats the
+// commits its predecessor yielded with a CommitID > W: those stamped in the
+// last S + 1 s before it stopped (at 100 commits/s and the default 10 s,
+// about 1,100 commits), never one older. Each is recognisable by aggregate
+// id and version: a consumer that keeps the last version it applied per
+// aggregate drops them, since each aggregate's versions come in order.
+//
+// Cost, per poll and shard: one fast query, plus one backtrack query per
+// second. While commits flow, a fast query re-reads the commits of the
+// last lookback + poll interval (1.1 s at 100 ms), so each commit is read
+// by about 11 fast queries and one backtrack: about 12 times the read
+// units of a strict Tail (0.5 RCU per 4 KB per query, at least 0.5 per
+// query). Items already yielded are not decoded again, and offloaded
+// events are fetched once. Idle, a live Tail sends 4 queries per second per
+// shard (2 RCU/s per shard). Memory: the set of yielded CommitIDs (about S
+// + 1 s of commits) and one poll's commits.
 //
 // # More than one commit, and expected state
 //

@@ -101,7 +101,10 @@ var (
 	errDuplicateCommit  = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
-	errNotBlobKey     = errors.New("eventstore: not a key of offloaded events")
+	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
+	// settled log only.
+	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")
+	errNotBlobKey = errors.New("eventstore: not a key of offloaded events")
 )
 
 // VersionGapError reports an append at Version of AggregateID whose

@@ -18,7 +18,10 @@ import (
 type ScanOption func(*scanOptions)
 
 type scanOptions struct {
-	settle time.Duration
+	settle     time.Duration
+	live       bool         // Live
+	caughtUp   func()       // OnCaughtUp
+	checkpoint func(string) // OnCheckpoint
 }
 
 // WithSettle sets the settle window of one Scan or Tail: only commits whose
@@ -51,13 +54,17 @@ func WithSettle(d time.Duration) ScanOption {
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
 // not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
-// shorter than the table's recorded writer deadline plus SettleAllowance)
-// is yielded once and ends the sequence. Scan
-// stops its requests once the caller stops ranging. It is safe for
+// shorter than the table's recorded writer deadline plus SettleAllowance,
+// an error for the Live option) is yielded once and ends the sequence;
+// OnCaughtUp and OnCheckpoint do nothing here. Scan stops its requests
+// once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
 		lo, settle, err := s.startScan(after, opts)
+		if err == nil && s.tailOptions(opts).live {
+			err = errLiveScan
+		}
 		if err != nil {
 			yield(Commit{}, err)
 			return

@@ -200,6 +200,9 @@ func (r *rebuilder) run(ctx context.Context) error {
 				if err := <-errs; err != nil {
 					return err
 				}
+				if ctx.Err() != nil { // Tail ends without an error when ctx ends
+					return ctx.Err()
+				}
 				return save()
 			}
 			p.apply(c)
