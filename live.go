@@ -248,6 +248,7 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 // the CommitIDs of their predecessors. Items already yielded are not
 // decoded (nor their offloaded events fetched).
 func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, error) {
+	ctx = pagesOf(ctx, OpScan)
 	results := make([][]map[string]types.AttributeValue, len(queries))
 	errs := make([]error, len(queries))
 	var wg sync.WaitGroup
