@@ -21,7 +21,7 @@
 //	c, err := store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: 0,
 //		Events: []eventstore.Event{{Type: "accountCreated", Data: data}}})
 //	for c, err := range store.Query(ctx, "account#1", 0) { ... }
-//	for c, err := range store.Scan(ctx, checkpoint) { ... }
+//	for c, err := range store.Scan(ctx, checkpoint) { ... } // commits older than the settle window (10 s): right after writing, none yet
 //	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends, then no error
 //	for c, err := range store.Tail(ctx, checkpoint, eventstore.Live()) { ... } // within ~300 ms
 //
@@ -236,11 +236,29 @@
 // aggregate that must not exist yet ("no stream"). LatestVersion and Exists
 // read the newest version with one consistent Query.
 //
+// Update runs a command handler's loop: it loads the aggregate with Query,
+// lets decide turn its history into events, appends them at the next
+// version, reloads and decides again on a conflict or ErrCommitDeadline,
+// and retries the same Commit on an unknown outcome, all bounded by
+// Config.AppendNextAttempts. Example_commandHandler writes the loop out.
+//
+// # History and tools
+//
+// Import stores history with its original CommitIDs, without the writer
+// deadline, for a table no reader is tailing yet (a restore, a migration);
+// it keeps the causal order, is idempotent by CommitID, and does not
+// notify. DecodeItem decodes one raw item of a table scan, offloaded events
+// fetched and checked, for tools that must go on past a bad item. The
+// eventstore command (cmd/eventstore; docs/cli.md) is built on both: cat,
+// log, export, import, stats and verify.
+//
 // # Listing aggregates, streams, views, metrics
 //
-// With Config.AggregatesIndex, version-0 commits carry the key of a sparse,
-// keys-only index, and Aggregates lists every aggregate id from it,
-// eventually consistently. With Config.Stream, CreateTable enables the
+// Every version-0 commit carries the key of a sparse, keys-only index
+// (aggregateShard), whatever the configuration, so an index added later
+// lists every aggregate without a backfill. With Config.AggregatesIndex,
+// CreateTable creates that index, and Aggregates lists every aggregate id
+// from it, eventually consistently. With Config.Stream, CreateTable enables the
 // table's DynamoDB stream, and ParseImage (or ParseImageJSON, for the JSON a
 // Lambda function receives) turns a record's new image back into its
 // Commit. Events and Fold give aws-event-stream's views of an aggregate.
@@ -270,6 +288,14 @@
 // aggregate, version and key (ErrBlobNotFound, ErrCorruptCommit). Blobs of
 // commits that lost a conflict or missed their deadline are deleted; other
 // orphans are never read and can be swept with Store.Orphaned.
+//
+// # Local development
+//
+// Tests run against DynamoDB Local (Java 17 or later): `go run
+// github.com/dynacommit/eventstore/dynamotest/install` installs it for
+// dynamotest in any module. Give clients of DynamoDB Local
+// DisableValidateResponseChecksum, or the SDK logs a checksum warning per
+// refused condition. The module needs Go 1.26 or later.
 //
 // # Caveats
 //
