@@ -9,6 +9,7 @@
 #             (PEERSFLAGS='-runs 5 -scale 2' to change the runs)
 # make lint   gofmt check, go vet, staticcheck
 # make fuzz   runs every fuzz target for FUZZTIME (default 15s) each; part of test
+# make bench-live  runs the live latency benchmarks briefly (20 commits); part of test
 
 GO ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
@@ -16,7 +17,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PEERS := benchmarks/peers
 BENCHFLAGS ?= -benchtime 2s
 
-.PHONY: test fuzz demo bench bench-peers lint tools
+.PHONY: test fuzz demo bench bench-live bench-peers lint tools
 
 tools:
 	bash scripts/install-tools.sh
@@ -32,6 +33,11 @@ test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd $(PEERS) && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
+	$(MAKE) bench-live
+
+# bench-live runs the live latency benchmarks briefly (CI): 20 commits each.
+bench-live: tools
+	$(GO) test -short -run '^$$' -bench 'Live' -benchtime 20x -timeout 5m ./benchmarks/
 
 # fuzz runs each fuzz target of the module (func Fuzz* in a _test.go file)
 # for FUZZTIME, one go test invocation per target (-fuzz takes one at a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -24,13 +23,20 @@ import (
 // first attempt was stored, the retry reports success and writes nothing.
 //
 // Errors: ErrInvalidCommit or ErrCommitTooLarge before any request, so
-// nothing is written; *VersionConflictError when another commit holds the
-// version; *CommitMismatchError when c's CommitID is stored there with
-// other content (a retry must send the same commit; see identity.go);
+// nothing is written; ErrInvalidCommit naming both ids, before any write,
+// for a caller-set CommitID not greater than version c.Version-1's;
+// *VersionGapError (ErrVersionGap) when version c.Version-1 is not stored
+// (see doc.go, "Causal order"); *VersionConflictError when another commit
+// holds the version; *CommitMismatchError when c's CommitID is stored
+// there with other content (a retry must send the same commit; see
+// identity.go);
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
-// table was created with another ScanShards. Any other error (network,
+// table was created with another ScanShards; ErrSettleMismatch when
+// c's store has a longer MaxCommitLatency than the table records. A nil
+// error with the returned Commit's LandedLate set means stored, but
+// learned only after the writer deadline. Any other error (network,
 // throttling past the SDK's retries, a cancelled ctx) matches
 // ErrOutcomeUnknown: retry with the returned Commit, unchanged, to settle
 // it.
@@ -53,11 +59,17 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
+	fresh := c.CommitID == ""
 	p, err := s.prepare(&c)
 	if err != nil {
 		return c, err
 	}
-	return s.write(ctx, c, p)
+	one := []Commit{c}
+	prev, err := s.chain(ctx, one, []bool{fresh})
+	if err != nil {
+		return one[0], err
+	}
+	return s.write(ctx, one[0], p, prev[0])
 }
 
 // prepare checks c, giving it a CommitID if it has none, and encodes its
@@ -104,13 +116,16 @@ func (s *Store) assignCommitID(c *Commit) error {
 }
 
 // write stores a prepared commit, its offloaded events first, and then
-// notifies.
-func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
+// notifies. prev is its predecessor's CommitID ("" at version 0).
+func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Commit, error) {
 	enc, err := s.encodeItem(c, p)
+	if err == nil {
+		err = linkItem(c, enc.item, prev)
+	}
 	if err != nil {
 		return c, err
 	}
-	if err := s.checkShards(ctx); err != nil {
+	if err := s.checkWriter(ctx); err != nil {
 		return c, failedBefore(err)
 	}
 	if err := s.storeBlobs(ctx, enc); err != nil {
@@ -120,6 +135,7 @@ func (s *Store) write(ctx context.Context, c Commit, p packed) (Commit, error) {
 		s.dropBlobs(ctx, err, nil, enc)
 		return c, err
 	}
+	c = s.landed(ctx, c)
 	return c, s.notify(ctx, c)
 }
 
@@ -281,17 +297,14 @@ func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
 				s.assignCommitID(&c) // a new id cannot fail
 			}
 		}
-		if fresh || attempt > 1 {
-			latest, _, err := s.latest(ctx, c.AggregateID)
-			if err != nil {
-				return c, failedBefore(err)
-			}
-			if latest == math.MaxInt64 {
-				return c, fmt.Errorf("%w: %w: aggregate %q is at version %d, nothing is written", ErrInvalidCommit, errNoNextVersion, c.AggregateID, latest)
-			}
-			c.Version = latest + 1
+		prev, err := s.nextLink(ctx, &c, fresh || attempt > 1)
+		if err == nil {
+			err = follow(&c, prev, fresh)
 		}
-		c, err = s.write(ctx, c, p)
+		if err != nil {
+			return c, err
+		}
+		c, err = s.write(ctx, c, p, prev)
 		var conflict *VersionConflictError
 		switch {
 		case !errors.As(err, &conflict):
@@ -336,7 +349,7 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 		return c, failedBefore(err)
 	}
 	if latest < 0 {
-		c, err = s.write(ctx, c, p)
+		c, err = s.write(ctx, c, p, "")
 		if errors.Is(err, ErrVersionConflict) {
 			err = fmt.Errorf("%w: %w", ErrAggregateExists, err)
 		}

@@ -47,16 +47,20 @@ const maxTransactionBytes = 4 << 20
 // ErrTransactionTooLarge past 100 commits or 4 MB), so nothing is written; on a
 // conflict, an error holding one *VersionConflictError per conflicting
 // commit (errors.As finds the first, Conflicts returns all; none of the
-// commits is stored), and one *CommitMismatchError per commit whose
-// CommitID is stored with other content; when some of the commits are
-// stored already by an earlier write of another group, a
-// *VersionConflictError naming each (the group can never be stored as a
-// whole, and none of the others is: reload and append them);
-// ErrCommitDeadline; ErrShardMismatch; an error joining one *NotifyError
-// per failed notification (all the commits are stored). Any other error
-// matches ErrOutcomeUnknown: retry with the returned commits, unchanged.
-// The blobs of offloaded events written for a group that is not stored
-// are deleted.
+// commits is stored); a *VersionGapError (ErrVersionGap) when one
+// aggregate's versions in the group are not contiguous, or the lowest
+// one's predecessor is not stored (checked before writing: from the
+// Store's memory, or one GetItem per aggregate, in parallel; see doc.go,
+// "Causal order"); ErrCommitDeadline; ErrShardMismatch; ErrSettleMismatch;
+// an error joining
+// one *NotifyError per failed notification (all the commits are stored).
+// A *CommitMismatchError for each commit whose CommitID is stored with
+// other content; when some of the commits are stored already by an
+// earlier write of another group, a *VersionConflictError naming each
+// (the group can never be stored as a whole, and none of the others is:
+// reload and append them). Any other error matches ErrOutcomeUnknown:
+// retry with the returned commits, unchanged. The blobs of offloaded
+// events written for a group that is not stored are deleted.
 //
 // The writer deadline of Append applies to the group: no attempt is sent
 // once the earliest commit's time is older than Config.MaxCommitLatency.
@@ -71,19 +75,32 @@ func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, err
 }
 
 func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, error) {
+	fresh := make([]bool, len(commits))
+	for i, c := range commits {
+		fresh[i] = c.CommitID == ""
+	}
 	out, packs, err := s.prepareAll(commits)
 	if err != nil {
 		return out, err
 	}
-	if len(out) == 1 {
-		out[0], err = s.write(ctx, out[0], packs[0])
-		return out, err
-	}
-	encs, items, err := s.encodeAll(out, packs)
+	prevs, err := s.chain(ctx, out, fresh)
 	if err != nil {
 		return out, err
 	}
-	if err := s.checkShards(ctx); err != nil {
+	if len(out) == 1 {
+		out[0], err = s.write(ctx, out[0], packs[0], prevs[0])
+		return out, err
+	}
+	encs, items, err := s.encodeAll(out, packs)
+	for i := range items {
+		if err == nil {
+			err = linkItem(out[i], items[i], prevs[i])
+		}
+	}
+	if err != nil {
+		return out, err
+	}
+	if err := s.checkWriter(ctx); err != nil {
 		return out, failedBefore(err)
 	}
 	if err := s.storeBlobs(ctx, encs...); err != nil {
@@ -95,8 +112,9 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 		return out, err
 	}
 	var errs []error
-	for _, c := range out {
-		if err := s.notify(ctx, c); err != nil {
+	for i, c := range out {
+		out[i] = s.landed(ctx, c)
+		if err := s.notify(ctx, out[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

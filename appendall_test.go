@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +89,7 @@ func TestAppendAllRaceExactlyOneWins(t *testing.T) {
 		for w := range writers {
 			wg.Go(func() {
 				<-start
-				_, errs[w] = s.AppendAll(ctxT(t), commit("hot", int64(round)), commit(string(rune('a'+w)), int64(round)))
+				_, errs[w] = s.AppendAll(ctxT(t), commit("hot", int64(round)), commit(string(rune('a'+w))+strconv.Itoa(round), 0))
 			})
 		}
 		close(start)

@@ -339,6 +339,9 @@ func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error
 	if ms, err := numberAttr(item, attrCommittedAt); err != nil || ms != c.CommittedAt.UnixMilli() {
 		return fail("committedAt does not match commit id %s", c.CommitID)
 	}
+	if err := checkPrev(item, c); err != nil {
+		return fail("%v", err)
+	}
 	if c.Metadata, err = decodeStringMap(item[attrMetadata]); err != nil {
 		return fail("metadata: %v", err)
 	}

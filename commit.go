@@ -30,6 +30,14 @@ type Commit struct {
 	CommittedAt time.Time // the instant of CommitID, set by Append
 	Events      []Event
 	Metadata    map[string]string // commit headers: correlation id, user, ...
+	// LandedLate is set by Append, AppendAll, AppendNext and AppendNew
+	// only, never stored, and false on reads: the commit is stored, but
+	// Append learned so only after its writer deadline (the deadline cut
+	// its put short and the fence found it, or a retry with an old Commit
+	// found it), so it may have landed after readers passed its time and
+	// skipped it. That cannot happen while every request is delivered
+	// within SettleAllowance; see doc.go, "Settle window".
+	LandedLate bool
 }
 
 // validate checks what can be checked without the network. The returned

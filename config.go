@@ -53,7 +53,8 @@ type Config struct {
 	MaxCommitLatency time.Duration
 	// Settle is the settle window of Scan and Tail when no WithSettle
 	// option is given; default MaxCommitLatency + SettleAllowance. It must
-	// exceed MaxCommitLatency.
+	// exceed MaxCommitLatency, and, checked at the first Scan or Tail, be
+	// at least the writer deadline the table records plus SettleAllowance.
 	Settle time.Duration
 	// AggregatesIndex names the sparse index Aggregates lists aggregate
 	// ids from (DefaultAggregatesIndex is a good name); "" means none.

@@ -21,8 +21,9 @@
 //	c, err := store.Append(ctx, eventstore.Commit{AggregateID: "account#1", Version: 0,
 //		Events: []eventstore.Event{{Type: "accountCreated", Data: data}}})
 //	for c, err := range store.Query(ctx, "account#1", 0) { ... }
-//	for c, err := range store.Scan(ctx, checkpoint) { ... }
-//	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends
+//	for c, err := range store.Scan(ctx, checkpoint) { ... } // commits older than the settle window (10 s): right after writing, none yet
+//	for c, err := range store.Tail(ctx, checkpoint) { ... } // until ctx ends, then no error
+//	for c, err := range store.Tail(ctx, checkpoint, eventstore.Live()) { ... } // within ~300 ms
 //
 // # Table layout
 //
@@ -30,8 +31,10 @@
 // key). Each item also holds commitId (S), committedAt (N, unix ms), events
 // (the events as a JSON array; as DEFLATE-compressed JSON in a binary
 // attribute when that makes the item cost fewer write units), metadata (M,
-// optional) and
-// shard (N). The scan index (a GSI, default "commitsByCommitId") is keyed by
+// optional), shard (N) and, at every version n > 0 written by Append,
+// AppendAll or AppendNext, prev (S): the CommitID of version n-1 (items
+// stored before it existed have none and read back alike). The metadata
+// item ($eventstore, version -1) records scanShards and maxCommitLatency. The scan index (a GSI, default "commitsByCommitId") is keyed by
 // shard and commitId and projects all attributes. shard is a hash of the
 // aggregate id modulo Config.ScanShards, so an aggregate's commits share one
 // shard, writes spread over ScanShards index partitions (about 1,000
@@ -57,9 +60,11 @@
 //     its commit stored notifies again. Every error after which the
 //     outcome is unknown matches ErrOutcomeUnknown: retry with the
 //     returned Commit, unchanged.
-//  4. Gap-free global order: Scan yields every commit once, in CommitID
-//     order, across shards and pages, holding back commits younger than the
-//     settle window so that a late write cannot land behind a checkpoint.
+//  4. Gap-free global order: Scan and Tail yield every commit once, in
+//     CommitID order, across shards and pages, holding back commits younger
+//     than the settle window so that a late write cannot land behind a
+//     checkpoint; and every aggregate's commits in version order, without
+//     gaps, because CommitIDs are causal (see "Causal order").
 //  5. Consistent aggregate reads: Query reads strongly consistently and
 //     pages through results of any size.
 //  6. Bad input gets a clear error before any request: nothing is
@@ -120,6 +125,135 @@
 // and accept the risk. New refuses a Settle that does not exceed
 // MaxCommitLatency.
 //
+// L is the WRITERS' deadline, so the table records it: the first store to
+// use a table writes its MaxCommitLatency into the metadata item beside
+// scanShards (adding it to an item that lacks it). A store whose
+// MaxCommitLatency exceeds the recorded one gets ErrSettleMismatch from
+// its first write; a store whose settle window (Config.Settle, or
+// WithSettle(d) with d > 0) is shorter than the recorded deadline plus
+// SettleAllowance gets it from its first Scan or Tail. Both are checked
+// once per Store, with the shard count.
+//
+// The exact condition: nothing is skipped as long as every request is
+// delivered within the allowance, network delivery time + index lag +
+// clock skew <= SettleAllowance. A request held on the network longer can
+// land after readers passed its time; time-based settling cannot prevent
+// that, but it is visible: when Append learns that its commit is stored
+// only after its writer deadline (the deadline cut the put short and the
+// fence found the commit, or a retry with an old Commit found it), it
+// returns success with Commit.LandedLate set, and the Observer counts a
+// late landing (Observation.LateLandings). The fence request itself is
+// bounded by SettleAllowance/2: a commit it finds landed within half the
+// allowance after the deadline; past that bound the outcome is unknown and
+// the error says so.
+//
+// # Causal order
+//
+// Append (and AppendAll, AppendNext) stores version n > 0 only if version
+// n-1 is a stored commit, and gives it a CommitID greater than version
+// n-1's: a skipped version is a *VersionGapError (ErrVersionGap, naming the
+// next version; not a conflict), a caller-set CommitID that is not greater
+// is refused before any request (ErrInvalidCommit), and a store-assigned
+// one from a clock behind the predecessor's writer's is replaced by a
+// random ULID at the predecessor's millisecond + 1. Within an aggregate,
+// CommitIDs thus increase with versions, and the global log keeps every
+// aggregate in version order whatever the writers' clocks. AppendNew
+// writes version 0, which has no predecessor.
+//
+// The check reads before it writes, not atomically, and that is safe: a
+// stored commit never changes (a fence only takes a free key, and a commit
+// replaces only a fence), so what the read saw of version n-1 is still
+// true when version n lands; the put's own condition still decides who
+// wins version n. The Store remembers, for 10,000 aggregates, the newest
+// commit Query, LatestVersion, Exists and its appends saw (duplicates
+// included), so load, decide, append costs no extra request; otherwise
+// one consistent GetItem of version n-1 (AppendNext uses its latest-version
+// Query instead).
+//
+// Commits that share a CommitID (only caller-set ids can; on one aggregate
+// it is refused) are yielded adjacently by Scan and Tail, ordered by
+// AggregateID. A checkpoint is a CommitID and covers every commit with a
+// CommitID up to it: checkpoint after the last commit of such a run.
+//
+// A store-assigned CommitID may be a little ahead of its writer's clock
+// (when the predecessor's writer's clock was ahead). The writer deadline is
+// measured from the CommitID's time, so the commit still lands by its
+// CommitID time + L, and the settle arithmetic below holds unchanged: the
+// deadline only grows by the skew, and readers wait for the CommitID's
+// time, not the writer's.
+//
+// # Live tail
+//
+// A strict Tail (the default) yields a commit once it is settled, about
+// Settle (10 s) after its CommitID's time, in one global CommitID order,
+// and its checkpoint is the last CommitID it yielded. With Live, Tail
+// yields a commit as soon as a poll finds it in the scan index, typically
+// 100-300 ms after its Append, in version order per aggregate, still
+// without skipping any. Choose strict for consumers that need one global
+// order (a projection over several aggregates whose updates must commute
+// in CommitID order); choose live for read models, notifications and
+// reactions, which need each aggregate's order and low latency.
+//
+// A live Tail keeps a watermark W: every commit with a CommitID <= W has
+// been yielded, or was at or before the start checkpoint. It starts with
+// W = the checkpoint, yields the settled backlog with the strict, streaming
+// scan up to H = now - S (S the settle window), sets W = H, and then polls
+// every 100 ms (growing to 250 ms while idle):
+//
+//   - a fast query per shard for the CommitIDs from the previous poll's time
+//     minus a 1 s lookback, with no upper bound. The lookback covers the
+//     usual time between a CommitID's time and its visibility in the index
+//     (the write itself, index lag, small clock skew);
+//   - once a second, a backtrack query per shard over (W, H'], H' = now - S,
+//     after which W = H'.
+//
+// It yields what a poll finds in CommitID order, skipping CommitIDs <= W
+// and those in the set of CommitIDs > W it has yielded (pruned as W
+// advances), and it holds back version n until its predecessor, named by
+// the item's prev attribute (the CommitID of version n-1), is <= W or
+// yielded; a held commit is yielded right after its predecessor.
+//
+// Nothing is skipped. A commit stamped t by its writer's clock lands by t +
+// L (the writer deadline, see Settle window), is visible in the index by t
+// + L + G (index lag), and the reader's clock, ahead by at most K, reads
+// then at most t + L + G + K. A backtrack at reader time r covers up to H'
+// = r - S, and S > L + G + K, so every commit <= H' is visible by then: the
+// backtrack yields it unless a fast query already did. A commit that
+// becomes visible more than the lookback after its CommitID's time (a slow
+// write, a writer clock behind) is found by the backtrack, up to S + 1 s
+// late, never lost. Hence W = H' keeps its promise.
+//
+// Each commit is yielded once per Tail: a commit is yielded only if its
+// CommitID is > W and it is not in the set, the set holds every yielded
+// commit > W (by CommitID and aggregate, since caller-set CommitIDs may be
+// shared), and W only grows.
+//
+// Each aggregate's commits come in version order: version n only after
+// version n-1 was yielded (in the set, or <= W). CommitIDs are causal
+// (version n's is greater than version n-1's), so a hold ends at the latest
+// when W passes the predecessor's CommitID, within S + 1 s of it: a missing
+// predecessor (deleted by Config.TTL) delays a commit, never blocks it.
+// Items written before predecessors were recorded carry no prev and are
+// not held: their order is the order they became visible in.
+//
+// Restart. OnCheckpoint reports W each time it advances (in the backlog,
+// each CommitID yielded, once every commit sharing it was). A live Tail restarted from it repeats the
+// commits its predecessor yielded with a CommitID > W: those stamped in the
+// last S + 1 s before it stopped (at 100 commits/s and the default 10 s,
+// about 1,100 commits), never one older. Each is recognisable by aggregate
+// id and version: a consumer that keeps the last version it applied per
+// aggregate drops them, since each aggregate's versions come in order.
+//
+// Cost, per poll and shard: one fast query, plus one backtrack query per
+// second. While commits flow, a fast query re-reads the commits of the
+// last lookback + poll interval (1.1 s at 100 ms), so each commit is read
+// by about 11 fast queries and one backtrack: about 12 times the read
+// units of a strict Tail (0.5 RCU per 4 KB per query, at least 0.5 per
+// query). Items already yielded are not decoded again, and offloaded
+// events are fetched once. Idle, a live Tail sends 4 queries per second per
+// shard (2 RCU/s per shard). Memory: the set of yielded CommitIDs (about S
+// + 1 s of commits) and one poll's commits.
+//
 // # More than one commit, and expected state
 //
 // AppendAll stores up to 100 commits of any aggregates all or none, with one
@@ -130,16 +264,35 @@
 // aggregate that must not exist yet ("no stream"). LatestVersion and Exists
 // read the newest version with one consistent Query.
 //
+// Update runs a command handler's loop: it loads the aggregate with Query,
+// lets decide turn its history into events, appends them at the next
+// version, reloads and decides again on a conflict or ErrCommitDeadline,
+// and retries the same Commit on an unknown outcome, all bounded by
+// Config.AppendNextAttempts. Example_commandHandler writes the loop out.
+//
+// # History and tools
+//
+// Import stores history with its original CommitIDs, without the writer
+// deadline, for a table no reader is tailing yet (a restore, a migration);
+// it keeps the causal order, is idempotent by CommitID, and does not
+// notify. DecodeItem decodes one raw item of a table scan, offloaded events
+// fetched and checked, for tools that must go on past a bad item. The
+// eventstore command (cmd/eventstore; docs/cli.md) is built on both: cat,
+// log, export, import, stats and verify.
+//
 // # Listing aggregates, streams, views, metrics
 //
-// With Config.AggregatesIndex, version-0 commits carry the key of a sparse,
-// keys-only index, and Aggregates lists every aggregate id from it,
-// eventually consistently. With Config.Stream, CreateTable enables the
+// Every version-0 commit carries the key of a sparse, keys-only index
+// (aggregateShard), whatever the configuration, so an index added later
+// lists every aggregate without a backfill. With Config.AggregatesIndex,
+// CreateTable creates that index, and Aggregates lists every aggregate id
+// from it, eventually consistently. With Config.Stream, CreateTable enables the
 // table's DynamoDB stream, and ParseImage (or ParseImageJSON, for the JSON a
 // Lambda function receives) turns a record's new image back into its
 // Commit. Events and Fold give aws-event-stream's views of an aggregate.
 // Config.Observer hears of every operation: requests, consumed capacity,
-// retries, conflicts, recognised duplicates, late refusals and scan lag.
+// retries, conflicts, recognised duplicates, late refusals, late landings
+// and scan lag.
 //
 // # Time to live
 //
@@ -169,15 +322,27 @@
 // AppendAll that stored none) are deleted; other orphans are never read
 // and can be swept with Store.Orphaned.
 //
+// # Local development
+//
+// Tests run against DynamoDB Local (Java 17 or later): `go run
+// github.com/dynacommit/eventstore/dynamotest/install` installs it for
+// dynamotest in any module. Give clients of DynamoDB Local
+// DisableValidateResponseChecksum, or the SDK logs a checksum warning per
+// refused condition. The module needs Go 1.26 or later.
+//
 // # Caveats
 //
 //   - An item holds at most 400 KB: a larger commit fails with
 //     ErrCommitTooLarge before any request (sizes are measured after
 //     compression), unless Config.Offload is set. Any commit is bounded by
 //     Config.MaxCommitBytes (16 MiB of events as JSON).
-//   - Versions are not checked for gaps: Append at version 5 of a new
-//     aggregate succeeds. Writers derive the next version from what they
-//     read, so gaps do not arise in practice.
+//   - The causal check's cold path: an Append at version n > 0 whose Store
+//     has not seen version n-1 (another process wrote it, or the aggregate
+//     fell out of the 10,000 remembered) first reads it with one consistent
+//     GetItem: 2 requests instead of 1, and 1 read unit per 4 KB of that
+//     item (measured with DynamoDB Local: warm 1 request and 0 RCU per
+//     commit, cold 2 requests and 1 RCU per small commit; see
+//     benchmarks/causal_test.go). A refused gap costs one more Query.
 //   - Cost: an Append is one PutItem, one write unit per KB of item on the
 //     table and again on the scan index. A Query or Scan page costs one read
 //     unit per 4 KB read (half for eventually consistent Scan reads). An

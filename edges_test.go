@@ -41,7 +41,7 @@ func TestEdgesRoundTripOrRefuse(t *testing.T) {
 		{"aggregate id: 2047 bytes and a 2-byte rune", eventstore.Commit{AggregateID: strings.Repeat("k", 2047) + "é"}, eventstore.ErrInvalidCommit},
 		{"aggregate id: not UTF-8", eventstore.Commit{AggregateID: "a\xffb"}, eventstore.ErrInvalidCommit},
 		{"aggregate id: empty", eventstore.Commit{}, eventstore.ErrInvalidCommit},
-		{"version: the largest int64", eventstore.Commit{Version: 1<<63 - 1}, nil},
+		{"version: the largest int64, a gap", eventstore.Commit{Version: 1<<63 - 1}, eventstore.ErrVersionGap},
 		{"events: 1", eventstore.Commit{Events: ev(`{"a":1}`)}, nil},
 		{"events: 10,000 small ones", eventstore.Commit{Events: many}, nil},
 		{"events: none", eventstore.Commit{Events: []eventstore.Event{}}, eventstore.ErrInvalidCommit},

@@ -85,6 +85,17 @@ var (
 	// (a REMOVE record, or a stream without new images), a keys-only image,
 	// the table's metadata item, or an item another program wrote. Skip it.
 	ErrNotCommit = errors.New("eventstore: stream image is not a commit")
+	// ErrVersionGap is matched by every *VersionGapError: an append at a
+	// version whose predecessor is not stored. It does not match
+	// ErrVersionConflict: nobody wrote first, the caller skipped versions.
+	ErrVersionGap = errors.New("eventstore: version gap")
+	// ErrSettleMismatch reports a store whose writer deadline
+	// (Config.MaxCommitLatency) exceeds the one the table records, on its
+	// first write, or whose settle window does not cover the recorded
+	// deadline plus SettleAllowance, on its first Scan or Tail: either
+	// would let a reader skip a commit for good. See doc.go, "Settle
+	// window".
+	ErrSettleMismatch = errors.New("eventstore: settle rules differ from the table's")
 	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
 	// whose events are in Config.Offload: read it with Store.Query.
 	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
@@ -113,8 +124,31 @@ var (
 	errDuplicateCommit = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
-	errNotBlobKey     = errors.New("eventstore: not a key of offloaded events")
+	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
+	// settled log only.
+	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")
+	errNotBlobKey = errors.New("eventstore: not a key of offloaded events")
 )
+
+// VersionGapError reports an append at Version of AggregateID whose
+// predecessor (Version-1) is not stored: the caller skipped versions.
+// Expected is the version the aggregate's next commit must have (its
+// latest version plus one, 0 for a new aggregate; inside an AppendAll, the
+// version after the group's previous commit). Nothing was written. It
+// matches ErrVersionGap with errors.Is, not ErrVersionConflict.
+type VersionGapError struct {
+	AggregateID string
+	Version     int64
+	Expected    int64
+}
+
+func (e *VersionGapError) Error() string {
+	return fmt.Sprintf("%v: aggregate %q version %d: version %d is not stored, the next version is %d",
+		ErrVersionGap, e.AggregateID, e.Version, e.Version-1, e.Expected)
+}
+
+// Is reports whether target is ErrVersionGap.
+func (e *VersionGapError) Is(target error) bool { return target == ErrVersionGap }
 
 // VersionConflictError reports that another commit already holds the
 // version an Append asked for: someone else wrote to the aggregate since the
@@ -215,7 +249,7 @@ func (e *unknownError) Error() string {
 // with the same Commit) it shares, unless it is final (ErrShardMismatch,
 // ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit).
 func failedBefore(err error) error {
-	for _, final := range []error{ErrShardMismatch, ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit, ErrOutcomeUnknown} {
+	for _, final := range []error{ErrShardMismatch, ErrSettleMismatch, ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit, ErrVersionGap, ErrOutcomeUnknown} {
 		if errors.Is(err, final) {
 			return err
 		}

@@ -31,9 +31,21 @@ func putCondition(commitID string) (*string, map[string]string, map[string]types
 		map[string]types.AttributeValue{":cid": &types.AttributeValueMemberS{Value: commitID}}
 }
 
+// fenceBound bounds the fence request, the SDK's retries included. A
+// fence sent at the writer deadline t + L and answered within
+// SettleAllowance/2 proves that a commit it finds landed by
+// t + L + SettleAllowance/2, inside the default settle window t + L +
+// SettleAllowance with half the allowance left for index lag and clock
+// skew. A fence that takes longer leaves the outcome unknown, and the
+// error says so: a commit found that late could have been skipped.
+const fenceBound = SettleAllowance / 2
+
 // fence refuses c at its key for good, unless a commit holds the key: then
-// it returns that commit's item (c itself, or another).
+// it returns that commit's item (c itself, or another). It gives up after
+// fenceBound.
 func (s *Store) fence(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
+	ctx, cancel := context.WithTimeout(ctx, fenceBound)
+	defer cancel()
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.cfg.Table),
 		Key:                                 keyOf(c.AggregateID, c.Version),
@@ -48,8 +60,8 @@ func (s *Store) fence(ctx context.Context, c Commit) (map[string]types.Attribute
 		return held.Item, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("eventstore: refuse aggregate %q version %d commit %s after its deadline: %w",
-			c.AggregateID, c.Version, c.CommitID, err)
+		return nil, fmt.Errorf("eventstore: refuse aggregate %q version %d commit %s after its deadline (bounded by %v): %w",
+			c.AggregateID, c.Version, c.CommitID, fenceBound, err)
 	}
 	return nil, nil
 }

@@ -21,7 +21,9 @@ import (
 // and content, see identity.go; a re-run after a crash), it reports
 // success and writes nothing; the same CommitID with other content is a
 // *CommitMismatchError. Errors: a validation error before any request, an invalid or
-// missing CommitID included; *VersionConflictError when another commit
+// missing CommitID included, and one not greater than version
+// c.Version-1's; *VersionGapError when version c.Version-1 is not stored
+// (import an aggregate's commits in version order); *VersionConflictError when another commit
 // holds the version; ErrCommitDeadline if an Append of this very CommitID
 // missed its deadline at this key, which fenced it out for good;
 // ErrShardMismatch. Any other error leaves the outcome
@@ -36,7 +38,14 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 	if err != nil {
 		return c, err
 	}
+	prev, err := s.chain(ctx, []Commit{c}, []bool{false}) // causal order, as Append keeps it
+	if err != nil {
+		return c, err
+	}
 	enc, err := s.encodeItem(c, p)
+	if err == nil {
+		err = linkItem(c, enc.item, prev[0])
+	}
 	if err != nil {
 		return c, err
 	}
@@ -58,6 +67,7 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
+		s.seen.add(c.AggregateID, c.Version, c.CommitID)
 		return c, nil
 	case errors.As(err, &failed):
 		err = s.heldBy(ctx, c, failed.Item, err)

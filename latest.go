@@ -64,6 +64,7 @@ func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, 
 			if err == nil {
 				var id string
 				if id, err = stringAttr(item, attrCommitID); err == nil {
+					s.seen.add(aggregateID, v, id)
 					return v, id, nil
 				}
 			}

@@ -145,3 +145,10 @@ func (p *pulled[T]) head() (T, bool, error) {
 }
 
 func (p *pulled[T]) pop() { p.fetched = false }
+
+// before is the global log's order: by CommitID, and by AggregateID among
+// commits that share a CommitID (only caller-set ids can; see doc.go,
+// "Causal order").
+func before(a, b Commit) bool {
+	return a.CommitID < b.CommitID || (a.CommitID == b.CommitID && a.AggregateID < b.AggregateID)
+}

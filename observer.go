@@ -65,6 +65,9 @@ type Observation struct {
 	// LateRefusals the commits refused by the writer deadline
 	// (ErrCommitDeadline).
 	Conflicts, Duplicates, LateRefusals int
+	// LateLandings counts the commits stored that Append learned of only
+	// after their writer deadline (Commit.LandedLate).
+	LateLandings int
 	// ScanLag, for OpScan, is how far the page read lags behind now: the
 	// age of its newest commit. Zero for an empty page.
 	ScanLag time.Duration

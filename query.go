@@ -57,6 +57,7 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 						ErrCorruptCommit, c.AggregateID, c.Version, aggregateID)
 					break
 				}
+				s.seen.add(c.AggregateID, c.Version, c.CommitID)
 				if !yield(c, nil) {
 					return
 				}

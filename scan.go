@@ -18,7 +18,10 @@ import (
 type ScanOption func(*scanOptions)
 
 type scanOptions struct {
-	settle time.Duration
+	settle     time.Duration
+	live       bool         // Live
+	caughtUp   func()       // OnCaughtUp
+	checkpoint func(string) // OnCheckpoint
 }
 
 // WithSettle sets the settle window of one Scan or Tail: only commits whose
@@ -42,14 +45,26 @@ func WithSettle(d time.Duration) ScanOption {
 // with backoff, resuming the failed page, so no commit is skipped or
 // repeated.
 //
+// Every aggregate's commits come in version order (CommitIDs are causal;
+// see doc.go, "Causal order"). Commits that share a caller-set CommitID are
+// yielded adjacently, ordered by AggregateID, and a checkpoint at that
+// CommitID covers all of them: checkpoint after the last of such a run
+// (the store never assigns equal ids).
+//
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
-// not decode, ErrShardMismatch) is yielded once and ends the sequence. Scan
-// stops its requests once the caller stops ranging. It is safe for
+// not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
+// shorter than the table's recorded writer deadline plus SettleAllowance,
+// an error for the Live option) is yielded once and ends the sequence;
+// OnCaughtUp and OnCheckpoint do nothing here. Scan stops its requests
+// once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
 		lo, settle, err := s.startScan(after, opts)
+		if err == nil && s.tailOptions(opts).live {
+			err = errLiveScan
+		}
 		if err != nil {
 			yield(Commit{}, err)
 			return
@@ -77,7 +92,7 @@ func (s *Store) startScan(after string, opts []ScanOption) (ulid.ULID, time.Dura
 // which the horizon would hide (see probe.go), and yields the first one's
 // error at its place in CommitID order.
 func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, probe bool, yield func(Commit, error) bool) {
-	if err := s.checkShards(ctx); err != nil {
+	if err := s.checkReader(ctx, settle); err != nil {
 		yield(Commit{}, err)
 		return
 	}
@@ -106,10 +121,10 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, pr
 	for i, r := range readers {
 		sources[i] = r
 	}
-	last, stopped := "", false
-	step := s.scanStep(ctx, yield, &last, corruptAt, &corrupt)
-	mergeSorted(sources, func(a, b Commit) bool { return a.CommitID < b.CommitID }, func(c Commit, err error) bool {
-		more := step(c, err)
+	var last Commit
+	stopped := false
+	mergeSorted(sources, before, func(c Commit, err error) bool {
+		more := s.scanStep(ctx, yield, &last, corruptAt, corrupt)(c, err)
 		stopped = stopped || !more || err != nil
 		return more
 	})
@@ -118,9 +133,10 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, pr
 	}
 }
 
-// scanStep is the body of scan's merge, yielding one commit (or error) and
-// reporting whether to go on.
-func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, last *string, corruptAt string, corrupt *error) func(Commit, error) bool {
+// scanStep is the body of scan's merge: it yields one commit (or error)
+// and reports whether to go on. corrupt, if not nil, is yielded instead of
+// the first commit past corruptAt.
+func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, last *Commit, corruptAt string, corrupt error) func(Commit, error) bool {
 	return func(c Commit, err error) bool {
 		switch {
 		case err != nil:
@@ -128,15 +144,15 @@ func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, la
 		case ctx.Err() != nil: // nothing more once the caller cancelled
 			yield(Commit{}, ctx.Err())
 			return false
-		case *corrupt != nil && c.CommitID > corruptAt:
-			yield(Commit{}, *corrupt)
+		case corrupt != nil && c.CommitID > corruptAt:
+			yield(Commit{}, corrupt)
 			return false
-		case c.CommitID <= *last:
-			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s",
-				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, *last))
+		case last.CommitID != "" && !before(*last, c): // equal CommitIDs are ordered by AggregateID
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
 			return false
 		}
-		*last = c.CommitID
+		*last = c
 		return yield(c, nil)
 	}
 }

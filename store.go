@@ -41,6 +41,7 @@ type Store struct {
 	opts   []func(*dynamodb.Options)
 	cfg    Config
 	shards shardCheck
+	seen   *lastSeen // the newest commit seen per aggregate; see predecessor
 }
 
 // New returns a Store on the table cfg names, using client for every
@@ -54,7 +55,7 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, cfg: cfg}
+	s := &Store{client: client, cfg: cfg, seen: newLastSeen(defaultLastSeen)}
 	if cfg.Observer != nil {
 		s.opts = []func(*dynamodb.Options){s.observeRequests}
 	}

@@ -247,6 +247,8 @@ type shardCheck struct {
 	mu   sync.Mutex
 	done bool
 	err  error
+	// latency is the writer deadline the table records (see settle.go).
+	latency time.Duration
 }
 
 // checkShards makes sure the table records the store's ScanShards, writing
@@ -259,11 +261,11 @@ func (s *Store) checkShards(ctx context.Context) error {
 	if s.shards.done {
 		return s.shards.err
 	}
-	recorded, err := s.recordShards(ctx)
+	recorded, latency, err := s.recordShards(ctx)
 	if err != nil {
 		return err
 	}
-	s.shards.done = true
+	s.shards.done, s.shards.latency = true, latency
 	if recorded != s.cfg.ScanShards {
 		s.shards.err = fmt.Errorf("%w: table %s was created with ScanShards %d, the store has %d",
 			ErrShardMismatch, s.cfg.Table, recorded, s.cfg.ScanShards)
@@ -271,9 +273,9 @@ func (s *Store) checkShards(ctx context.Context) error {
 	return s.shards.err
 }
 
-// recordShards returns the shard count the table records, recording the
-// store's if there is none yet.
-func (s *Store) recordShards(ctx context.Context) (int, error) {
+// recordShards returns the shard count and writer deadline the table
+// records, recording the store's if there are none yet.
+func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
 	key := map[string]types.AttributeValue{
 		attrAggregateID: &types.AttributeValueMemberS{Value: metaAggregateID},
 		attrVersion:     &types.AttributeValueMemberN{Value: metaVersion},
@@ -282,7 +284,7 @@ func (s *Store) recordShards(ctx context.Context) (int, error) {
 		TableName: aws.String(s.cfg.Table), Key: key, ConsistentRead: aws.Bool(true),
 	}, s.opts...)
 	if err != nil {
-		return 0, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
+		return 0, 0, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
 	}
 	item := out.Item
 	if item == nil {
@@ -290,6 +292,7 @@ func (s *Store) recordShards(ctx context.Context) (int, error) {
 			attrAggregateID: key[attrAggregateID],
 			attrVersion:     key[attrVersion],
 			attrScanShards:  &types.AttributeValueMemberN{Value: strconv.Itoa(s.cfg.ScanShards)},
+			attrMaxLatency:  &types.AttributeValueMemberN{Value: strconv.FormatInt(s.cfg.MaxCommitLatency.Milliseconds(), 10)},
 		}
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                           aws.String(s.cfg.Table),
@@ -303,12 +306,13 @@ func (s *Store) recordShards(ctx context.Context) (int, error) {
 			item, err = taken.Item, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("eventstore: record the shard count of table %s: %w", s.cfg.Table, err)
+			return 0, 0, fmt.Errorf("eventstore: record the shard count of table %s: %w", s.cfg.Table, err)
 		}
 	}
 	n, err := numberAttr(item, attrScanShards)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
+		return 0, 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
 	}
-	return int(n), nil
+	latency, err := s.recordedLatency(ctx, item)
+	return int(n), latency, err
 }

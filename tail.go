@@ -17,20 +17,30 @@ const (
 	tailPollMax = 2 * time.Second
 )
 
-// Tail yields the commits after the exclusive checkpoint after, in CommitID
-// order, each exactly once, like Scan, and then keeps yielding new commits
-// as they settle: a commit is yielded once it is older than the settle
-// window, within tailPollMax (2 s) more. While idle it polls with a backoff
-// from 100 ms to 2 s, reset when commits arrive; each poll costs one query
-// per shard, and its first poll and one every 30 s (probeEvery) one more
-// per shard, a probe for items whose commitId is not canonical (see
-// probe.go), which it yields as ErrCorruptCommit.
+// Tail yields the commits after the exclusive checkpoint after, each
+// exactly once, and then keeps yielding new commits until ctx ends.
 //
-// Tail ends only when ctx is done, yielding ctx's error once, or on an error
-// that retrying cannot cure (a bad checkpoint, a negative settle window,
-// ErrShardMismatch, an item that does not decode), yielded once. Transient
-// errors (throttling, 5xx, network) are retried from the last yielded
-// commit, so none is skipped or repeated. It is safe for concurrent use.
+// By default (strict mode) it yields them in CommitID order, like Scan: a
+// commit is yielded once it is older than the settle window, within
+// tailPollMax (2 s) more. While idle it polls with a backoff from 100 ms to
+// 2 s, reset when commits arrive; each poll costs one query per shard, and
+// the first poll and one every 30 s (probeEvery) one more per shard: a
+// probe for items whose commitId is not canonical (see probe.go), which it
+// yields as ErrCorruptCommit. The checkpoint to restart from is the last
+// CommitID yielded.
+//
+// With Live, a commit is yielded typically within 100-300 ms of its
+// Append, in version order per aggregate but not in one global CommitID
+// order; see Live and doc.go, "Live tail". OnCaughtUp and OnCheckpoint
+// report when the backlog is done and where a restart may begin, in both
+// modes.
+//
+// When ctx ends, Tail ends the sequence without yielding an error: every
+// error it yields is a real failure. Those that retrying cannot cure (a
+// bad checkpoint, a negative settle window, ErrShardMismatch, an item that does not
+// decode) are yielded once and end the sequence. Transient errors
+// (throttling, 5xx, network) are retried, so no commit is skipped or
+// repeated. It is safe for concurrent use.
 func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
 		lo, settle, err := s.startScan(after, opts)
@@ -38,8 +48,15 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 			yield(Commit{}, err)
 			return
 		}
+		o := s.tailOptions(opts)
+		if o.live {
+			s.tailLive(ctx, after, o, yield)
+			return
+		}
 		idle := backoff.NewExponentialBackOff()
 		idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = tailPollMin, tailPollMax, 0
+		var last Commit // the last commit yielded: the next round starts at its CommitID, past it
+		cp := checkpoints{report: o.reportCheckpoint}
 		var probed time.Time // see probe.go
 		for {
 			var failed error
@@ -53,26 +70,34 @@ func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter
 					failed = err
 					return false
 				}
-				progressed = true
-				id, _ := parseCommitID(c.CommitID) // decodeStored parsed it already
-				lo, _ = increment(id)
+				if last.CommitID != "" && !before(last, c) {
+					return true // yielded in an earlier round (a run of one CommitID)
+				}
+				progressed, last = true, c
+				lo, _ = parseCommitID(c.CommitID) // decodeStored parsed it already
+				cp.before(c.CommitID)
 				stopped = !yield(c, nil)
+				if !stopped {
+					cp.after(c.CommitID)
+				}
 				return !stopped
 			})
 			switch {
 			case stopped:
 				return
 			case ctx.Err() != nil:
-				yield(Commit{}, ctx.Err())
 				return
 			case failed != nil && !retry.Transient(failed):
 				yield(Commit{}, failed)
 				return
-			case progressed:
+			case failed == nil:
+				cp.flush() // the pass ended at the horizon: no more of its CommitID
+				o.reportCaughtUp()
+			}
+			if progressed {
 				idle.Reset()
 			}
 			if !retry.Sleep(ctx, idle.NextBackOff()) {
-				yield(Commit{}, ctx.Err())
 				return
 			}
 		}

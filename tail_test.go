@@ -117,12 +117,12 @@ func eventually(t *testing.T, limit time.Duration, cond func() bool) {
 
 // Writers whose PutItems are held up to 1.5 s race a live tail. The writer
 // deadline (1 s) refuses what would land late; the tail's settle window
-// (2 s) waits out what may. The tail yields every stored commit once, in
+// (1 s + SettleAllowance) waits out what may. The tail yields every stored commit once, in
 // order, and never a refused one.
 func TestTailIsGapFreeUnderDelayedWrites(t *testing.T) {
 	t.Parallel()
 	dt := &delayingTransport{max: 1500 * time.Millisecond, r: rand.New(rand.NewPCG(3, 4))}
-	cfg := eventstore.Config{ScanShards: 3, MaxCommitLatency: time.Second, Settle: 2 * time.Second}
+	cfg := eventstore.Config{ScanShards: 3, MaxCommitLatency: time.Second, Settle: time.Second + eventstore.SettleAllowance}
 	s, client, table := newStore(t, cfg, withTransport(dt))
 	seen, stop := tailUntil(t, s, "")
 
@@ -149,7 +149,7 @@ func TestTailIsGapFreeUnderDelayedWrites(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, 15*time.Second, func() bool { return seen() >= len(stored) })
+	eventually(t, 30*time.Second, func() bool { return seen() >= len(stored) })
 	time.Sleep(2500 * time.Millisecond) // anything extra would show up now
 	got, errs := stop()
 
@@ -162,8 +162,8 @@ func TestTailIsGapFreeUnderDelayedWrites(t *testing.T) {
 		t.Fatalf("tail yielded %d commits, want the %d stored, once each, in order (first difference at %d)",
 			len(ids), len(stored), firstDiff(ids, stored))
 	}
-	if len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
-		t.Errorf("tail ended with errors %v, want ctx's error once", errs)
+	if len(errs) != 0 {
+		t.Errorf("tail ended with errors %v, want none", errs)
 	}
 	for _, id := range refused {
 		if slices.Contains(ids, id) {
@@ -180,7 +180,7 @@ func TestTailIsGapFreeUnderDelayedWrites(t *testing.T) {
 		len(stored), len(refused), dt.heldBefore.Load(), dt.heldAfter.Load())
 }
 
-func TestTailFollowsNewCommitsAndEndsWithCtx(t *testing.T) {
+func TestTailFollowsNewCommitsAndEndsQuietlyWithCtx(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t, eventstore.Config{})
 	first := mustAppend(t, s, commit("a", 0))
@@ -199,8 +199,8 @@ func TestTailFollowsNewCommitsAndEndsWithCtx(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Errorf("tail after the first commit yielded %v, want %v", ids, want)
 	}
-	if len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
-		t.Errorf("tail ended with %v, want ctx's error once", errs)
+	if len(errs) != 0 {
+		t.Errorf("tail ended with %v, want no error", errs)
 	}
 }
 

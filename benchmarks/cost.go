@@ -1,17 +1,12 @@
 package benchmarks
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"sync"
 	"testing"
 	"time"
-)
 
-// clockTicks is the unit of CPU times in /proc: USER_HZ, 100 on Linux.
-const clockTicks = 100
+	"github.com/dynacommit/eventstore/internal/cpu"
+)
 
 // Cost is a snapshot of the CPU time spent so far by this process (the
 // client), by the DynamoDB Local it started (the server), and by the whole
@@ -27,7 +22,7 @@ type Cost struct {
 
 // TakeCost takes a snapshot.
 func TakeCost() Cost {
-	return Cost{At: time.Now(), Client: cpuSeconds(), Server: serverCPU(), Machine: machineBusy()}
+	return Cost{At: time.Now(), Client: cpu.Self(), Server: serverCPU(), Machine: cpu.Machine()}
 }
 
 // CostDelta is the CPU spent between two snapshots.
@@ -62,76 +57,13 @@ func (d CostDelta) Report(b *testing.B, ops int) {
 	}
 }
 
-// serverPath is the /proc stat file of DynamoDB Local, found on first use.
-var serverPath string
-
 // serverCPU returns the CPU seconds used so far by DynamoDB Local: the
-// java child process of this one.
-func serverCPU() float64 {
-	if serverPath == "" {
-		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-		for _, path := range stats {
-			if f, ok := procStat(path); ok && f.comm == "java" && f.ppid == os.Getpid() {
-				serverPath = path
-				break
-			}
-		}
-		if serverPath == "" {
-			return 0
-		}
-	}
-	f, _ := procStat(serverPath)
-	return float64(f.ticks) / clockTicks
-}
+// java child process of this one, found on first use (0 if none).
+func serverCPU() float64 { return serverClock()() }
 
-type procFields struct {
-	comm  string
-	ppid  int
-	ticks int64 // utime + stime
-}
-
-// procStat reads /proc/PID/stat: "pid (comm) state ppid ... utime stime ...".
-func procStat(path string) (procFields, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return procFields{}, false
+var serverClock = sync.OnceValue(func() func() float64 {
+	if f := cpu.Child("java"); f != nil {
+		return f
 	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return procFields{}, false
-	}
-	rest := strings.Fields(string(b[end+1:])) // rest[0] is field 3, state
-	if len(rest) < 13 {
-		return procFields{}, false
-	}
-	ppid, _ := strconv.Atoi(rest[1])
-	utime, _ := strconv.ParseInt(rest[11], 10, 64)
-	stime, _ := strconv.ParseInt(rest[12], 10, 64)
-	return procFields{comm: string(b[open+1 : end]), ppid: ppid, ticks: utime + stime}, true
-}
-
-// machineBusy returns the busy CPU seconds of the machine from /proc/stat:
-// all time but idle and iowait.
-func machineBusy() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	fields := strings.Fields(string(line))
-	if len(fields) < 6 || fields[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, f := range fields[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		if i >= 8 { // guest time is counted in user already
-			break
-		}
-		n, _ := strconv.ParseInt(f, 10, 64)
-		busy += n
-	}
-	return float64(busy) / clockTicks
-}
+	return func() float64 { return 0 }
+})

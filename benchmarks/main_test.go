@@ -5,7 +5,13 @@ import (
 	"testing"
 
 	"github.com/dynacommit/eventstore/dynamotest"
+	"github.com/dynacommit/eventstore/notifier/snstest"
 )
 
-// TestMain stops the DynamoDB Local that the benchmarks started.
-func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+// TestMain stops the DynamoDB Local and the fauxqs that the benchmarks
+// started.
+func TestMain(m *testing.M) {
+	code := dynamotest.Main(m)
+	snstest.Stop()
+	os.Exit(code)
+}

@@ -39,8 +39,12 @@ var warm sync.Once
 
 // warmUp appends and reads a few thousand commits on a scratch table, once
 // per test binary, so that the first benchmark does not pay for the JVM of
-// DynamoDB Local compiling its code.
+// DynamoDB Local compiling its code. With -short (CI's brief run) it does
+// nothing.
 func warmUp(tb testing.TB) {
+	if testing.Short() {
+		return
+	}
 	warm.Do(func() {
 		store, _ := newMeteredStore(tb, eventstore.Config{})
 		ids := make([]string, 200)

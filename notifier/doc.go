@@ -6,9 +6,10 @@
 //     fails past its retries, the commit is stored and not announced until
 //     the caller retries the Append.
 //   - Relay: Append only writes; a relay process follows the global log
-//     (Store.Tail) from a checkpoint kept in DynamoDB and publishes every
-//     commit at least once, in CommitID order. No commit can be stored and
-//     never announced, at the price of the settle window's latency.
+//     (Store.Tail in live mode) from a checkpoint kept in DynamoDB and
+//     publishes every commit at least once, within about a second of its
+//     Append, each aggregate's commits in version order. No commit can be
+//     stored and never announced.
 //
 // Both publish the same messages, and may be combined: on a FIFO topic, SNS
 // drops the relay's copy of a commit the notifier published in the
@@ -59,24 +60,29 @@
 // The relay's checkpoint is one item in a table keyed like the store's
 // (aggregateId S, version N), normally the store's own table: version -1 of
 // aggregate "$eventstore/relay/NAME", invisible to Query, Scan and Tail. It
-// holds checkpoint (the CommitID of the last commit published), owner and
+// holds checkpoint (the live Tail's watermark: every commit with a CommitID
+// up to it was published; see eventstore.OnCheckpoint), owner and
 // leaseUntil. A relay takes the lease when it is free or expired, renews it
 // every third of RelayConfig.LeaseDuration (30 s by default), and writes
-// the checkpoint after each published batch with an update conditional on
+// the checkpoint when the watermark covers commits published since its
+// last write (an idle relay writes nothing) with an update conditional on
 // still owning the lease. So of several relays with one name, one publishes
 // and the others stand by; one that stalls past its lease is fenced off
 // (ErrLeaseLost) and stands by in turn; and the checkpoint never passes a
-// commit that was not published. After a crash, the commits published
-// since the last checkpoint (at most one batch) are published again. Each
+// commit that was not published. After a crash or a hand-over, the commits
+// published after the checkpoint are published again: those of the last
+// settle window and a second (10-11 s by default), each recognisable by
+// its aggregateId and version attributes, and dropped by a FIFO topic
+// within its 5-minute deduplication window. Each
 // checkpoint write costs one write unit; with DynamoDB Streams on the
 // table, those writes show up as records that eventstore.ParseImage
 // reports as ErrNotCommit (give the relay another table to avoid them).
 //
 // # Caveats
 //
-//   - The relay publishes a commit once it is older than the store's
-//     settle window (10 s by default), within 2 s more: it trades latency
-//     for never missing a commit.
+//   - The relay's at-least-once delivery repeats up to a settle window of
+//     commits after a restart (see Relay checkpoint): subscribers of a
+//     standard topic keep the last version they handled per aggregate.
 //   - fauxqs 1.9.2, the emulator the tests use, matches no filter policy
 //     against String.Array elements (AWS does), and fans out the entries of
 //     a PublishBatch of 10 in the wrong order (entry 10 second); AWS keeps

@@ -29,10 +29,11 @@ func TestMain(m *testing.M) {
 
 // Short windows so that tails yield within a few seconds: a commit lands
 // within testMaxLatency of its CommitID's time, and Tail yields it once it
-// is testSettle old.
+// is testSettle old, the shortest window the table's recorded deadline
+// allows.
 const (
-	testMaxLatency = 2 * time.Second
-	testSettle     = 2500 * time.Millisecond
+	testMaxLatency = time.Second
+	testSettle     = testMaxLatency + eventstore.SettleAllowance
 )
 
 // newStore returns a store on a fresh table, with notifier n (nil: none),

@@ -29,8 +29,9 @@ const (
 // RelayConfig configures a Relay. Zero values mean the documented defaults.
 type RelayConfig struct {
 	// Store is the event store whose global log the relay follows with
-	// Store.Tail (required). The store's settle window applies: a commit
-	// is published once it is older than the window, within 2 s more. The
+	// Store.Tail in live mode (required): a commit is published typically
+	// within a few hundred milliseconds of its Append. The store's settle
+	// window bounds how far the stored checkpoint trails the log. The
 	// store needs no Notifier of its own.
 	Store *eventstore.Store
 	// Notifier publishes the commits (required), usually an *SNS. When it
@@ -99,18 +100,24 @@ func (c *RelayConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// Relay publishes every commit of an event store, at least once, in
-// CommitID order, for applications that want no dual-write risk: Append
-// only writes, and the relay follows the global log (Store.Tail) from a
-// checkpoint kept in DynamoDB, publishes what it reads, and then advances
-// the checkpoint. After a crash it resumes from the checkpoint, so the
-// commits published since the last checkpoint (at most one batch) are
-// published again; on a FIFO topic SNS drops those duplicates within its
-// 5-minute deduplication window.
+// Relay publishes every commit of an event store, at least once, each
+// aggregate's commits in version order, for applications that want no
+// dual-write risk: Append only writes, and the relay follows the global
+// log (Store.Tail in live mode, eventstore.Live) from a checkpoint kept in
+// DynamoDB, publishes what it reads within about a second of the Append,
+// and then advances the checkpoint to the Tail's watermark
+// (eventstore.OnCheckpoint): every commit up to it was published. The
+// watermark trails the log by the store's settle window, so after a crash
+// or a hand-over the commits published after it (at most a settle window
+// and a poll of commits, 10-11 s by default) are published again: on a
+// FIFO topic SNS drops those duplicates within its 5-minute deduplication
+// window; other subscribers recognise them by the aggregateId and version
+// attributes (or commitId) and drop the versions they have seen.
 //
 // The checkpoint is an item at version -1 of aggregate
-// "$eventstore/relay/NAME" in RelayConfig.Table, holding the CommitID of
-// the last commit published (checkpoint), the token of the relay that holds
+// "$eventstore/relay/NAME" in RelayConfig.Table, holding the watermark
+// (checkpoint: every commit with a CommitID up to it was published; a
+// ULID, not always a commit's), the token of the relay that holds
 // the lease (owner) and when the lease expires (leaseUntil, unix ms). A
 // relay takes the lease only when it is free or expired, renews it every
 // third of LeaseDuration, and advances the checkpoint with an update
@@ -135,15 +142,16 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	return &Relay{cfg: cfg, lease: newLease(cfg.DynamoDB, cfg.Table, cfg.Name, cfg.LeaseDuration)}, nil
 }
 
-// Checkpoint returns the stored checkpoint: the CommitID of the last commit
-// the relay published and recorded, or "" if none. It reads consistently;
+// Checkpoint returns the stored checkpoint: a CommitID such that every
+// commit up to it was published, or "" if none. It reads consistently;
 // its errors are DynamoDB's and ErrCorruptCheckpoint. It is safe for
 // concurrent use, with Run too: a monitor can compare it with the log.
 func (r *Relay) Checkpoint(ctx context.Context) (string, error) {
 	return r.lease.read(ctx)
 }
 
-// Run publishes commits until ctx ends, and then returns ctx's error. It
+// Run publishes commits until ctx ends, and then returns ctx's error
+// (the Tail it runs ends quietly; Run still reports why it stopped). It
 // first waits for the lease (another relay with the same Name may hold it),
 // then follows the log from the checkpoint. Failed publishes and checkpoint
 // writes are retried without end, with backoff up to 5 s, and reported to
@@ -198,10 +206,12 @@ func (r *Relay) release(ctx context.Context, token string) {
 	r.lease.release(ctx, token)
 }
 
-// tailed is one item of the log as Tail yields it.
+// tailed is one item of the log as Tail yields it, or (mark set) a
+// watermark Tail reported: every commit up to it came before in the feed.
 type tailed struct {
-	c   eventstore.Commit
-	err error
+	c    eventstore.Commit
+	err  error
+	mark string
 }
 
 // serve is one term of holding the lease: follow the log from checkpoint,
@@ -216,71 +226,106 @@ func (r *Relay) serve(ctx context.Context, token, checkpoint string) error {
 	go func() { defer wg.Done(); r.heartbeat(ctx, token, cancel) }()
 	go func() { defer wg.Done(); r.follow(ctx, checkpoint, feed) }()
 	var pending error
+	// The newest CommitID published; while the stored checkpoint covers
+	// it, a new watermark is not worth a write.
+	newest := checkpoint
 	for {
-		batch, err := r.next(ctx, feed, pending)
-		if len(batch) == 0 {
+		b, err := r.next(ctx, feed, pending)
+		if len(b.commits) == 0 && b.mark == "" {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 			return err
 		}
 		pending = err
-		if err := r.publish(ctx, batch); err != nil {
-			return context.Cause(ctx)
+		if len(b.commits) > 0 {
+			if err := r.publish(ctx, b.commits); err != nil {
+				return context.Cause(ctx)
+			}
+			newest = max(newest, b.newest)
 		}
-		if err := r.advance(ctx, token, batch[len(batch)-1].CommitID); err != nil {
+		if b.mark == "" || checkpoint >= newest {
+			continue
+		}
+		if err := r.advance(ctx, token, b.mark); err != nil {
 			return err
 		}
+		checkpoint = b.mark
 	}
 }
 
-// follow sends the log from checkpoint into feed, ending after an error.
+// follow sends the log from checkpoint into feed, with the Tail's
+// watermarks, ending after an error or when ctx ends.
 func (r *Relay) follow(ctx context.Context, checkpoint string, feed chan<- tailed) {
-	for c, err := range r.cfg.Store.Tail(ctx, checkpoint) {
+	send := func(t tailed) bool {
+		select {
+		case feed <- t:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	mark := eventstore.OnCheckpoint(func(w string) { send(tailed{mark: w}) })
+	for c, err := range r.cfg.Store.Tail(ctx, checkpoint, eventstore.Live(), mark) {
 		if err != nil {
 			err = fmt.Errorf("notifier: relay %s: follow the log after %q: %w", r.cfg.Name, checkpoint, err)
 		}
-		select {
-		case feed <- tailed{c, err}:
-		case <-ctx.Done():
+		if !send(tailed{c: c, err: err}) || err != nil {
 			return
 		}
-		if err != nil {
-			return
-		}
-		checkpoint = c.CommitID
 	}
 }
 
-// next waits for the next commit, then takes the ones already waiting, up
-// to BatchSize. An error ends the batch; it is returned with the batch and
-// then, as pending, on the next call with an empty batch.
-func (r *Relay) next(ctx context.Context, feed <-chan tailed, pending error) ([]eventstore.Commit, error) {
-	if pending != nil {
-		return nil, pending
+// feedBatch is what next takes from the feed: commits to publish, the
+// newest CommitID among them, and the latest watermark ("" if none).
+type feedBatch struct {
+	commits []eventstore.Commit
+	newest  string
+	mark    string
+}
+
+// take adds t to b; false when t is an error.
+func (b *feedBatch) take(t tailed) bool {
+	switch {
+	case t.err != nil:
+		return false
+	case t.mark != "":
+		b.mark = t.mark
+	default:
+		b.commits = append(b.commits, t.c)
+		b.newest = max(b.newest, t.c.CommitID)
 	}
-	var batch []eventstore.Commit
+	return true
+}
+
+// next waits for the next commit or watermark, then takes the ones already
+// waiting, up to BatchSize commits. An error ends the batch; it is returned
+// with the batch and then, as pending, on the next call with an empty
+// batch.
+func (r *Relay) next(ctx context.Context, feed <-chan tailed, pending error) (feedBatch, error) {
+	var b feedBatch
+	if pending != nil {
+		return b, pending
+	}
 	select {
 	case t := <-feed:
-		if t.err != nil {
-			return nil, t.err
+		if !b.take(t) {
+			return b, t.err
 		}
-		batch = append(batch, t.c)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return b, ctx.Err()
 	}
-	for len(batch) < r.cfg.BatchSize {
+	for len(b.commits) < r.cfg.BatchSize {
 		select {
 		case t := <-feed:
-			if t.err != nil {
-				return batch, t.err
+			if !b.take(t) {
+				return b, t.err
 			}
-			batch = append(batch, t.c)
 		default:
-			return batch, nil
+			return b, nil
 		}
 	}
-	return batch, nil
+	return b, nil
 }
 
 // publish announces batch, retrying until it succeeds or ctx ends.

@@ -1,6 +1,6 @@
 module github.com/dynacommit/eventstore/benchmarks/peers
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.8
@@ -17,6 +17,7 @@ require (
 	github.com/aws/smithy-go v1.28.8 // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 )
 
 replace github.com/dynacommit/eventstore => ../..

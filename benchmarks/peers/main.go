@@ -39,6 +39,8 @@ import (
 
 	"github.com/dynacommit/eventstore/benchmarks"
 	"github.com/dynacommit/eventstore/dynamotest"
+
+	"github.com/dynacommit/eventstore/internal/cpu"
 )
 
 // workload sizes the phases; runner.js reads it as JSON.
@@ -224,7 +226,7 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 	}
 	client := dynamotest.NewClient(endpoint)
 	p := newProxy(endpoint, &tables{client: client})
-	p.serverCPU = childCPU("java")
+	p.serverCPU = cpu.Child("java")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/benchmarks"
 	"github.com/dynacommit/eventstore/dynamotest"
+
+	"github.com/dynacommit/eventstore/internal/cpu"
 )
 
 // runOurs runs the workloads of runner.js on eventstore, with its default
@@ -54,16 +56,16 @@ func runOurs(ctx context.Context, endpoint, control, table string, w workload) (
 		if err := setPhase(name); err != nil {
 			return err
 		}
-		start, cpu := time.Now(), cpuSeconds()
+		start, used := time.Now(), cpu.Self()
 		ok, note, err := fn()
-		seconds, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu
+		seconds, used := time.Since(start).Seconds(), cpu.Self()-used
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if err := setPhase(""); err != nil {
 			return err
 		}
-		phases = append(phases, phase{Name: name, Commits: commits, Events: evs, Seconds: seconds, CPU: cpu,
+		phases = append(phases, phase{Name: name, Commits: commits, Events: evs, Seconds: seconds, CPU: used,
 			OK: ok, Note: note, RoundsOK: roundsOK})
 		return nil
 	}

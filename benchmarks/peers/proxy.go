@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dynacommit/eventstore/internal/cpu"
 )
 
 // proxy stands between every store under test and DynamoDB Local in the
@@ -90,7 +92,7 @@ func (p *proxy) setPhase(name string) {
 		u.ServerCPU += now - p.mark.server
 		p.mark.server = now
 	}
-	machine, driver := machineBusy(), cpuSeconds()
+	machine, driver := cpu.Machine(), cpu.Self()
 	u.MachineCPU += machine - p.mark.machine
 	u.DriverCPU += driver - p.mark.driver
 	p.mark.machine, p.mark.driver = machine, driver

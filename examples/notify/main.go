@@ -76,7 +76,9 @@ func run(ctx context.Context, eps endpoints, out io.Writer) ([]notifier.Envelope
 	table := "eventstore-notify-" + suffix
 	// Short windows so that the relay publishes within seconds; the
 	// defaults (5 s writer deadline, 10 s settle window) suit production.
-	cfg := eventstore.Config{Table: table, MaxCommitLatency: 3 * time.Second, Settle: 4 * time.Second}
+	// The settle window must cover the writers' deadline (recorded in the
+	// table) plus eventstore.SettleAllowance.
+	cfg := eventstore.Config{Table: table, MaxCommitLatency: time.Second, Settle: time.Second + eventstore.SettleAllowance}
 	plain, err := eventstore.New(c.ddb, cfg)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func main() {
 	table := flag.String("table", "", "event store table (required)")
 	stateTable := flag.String("state", "", `table of the projection state (default "<table>-rebuild")`)
 	shards := flag.Int("shards", 0, "ScanShards of the event store (0: the default)")
-	settle := flag.Duration("settle", 0, "settle window (0: the store's default; the writer deadline becomes half of it)")
+	settle := flag.Duration("settle", 0, "settle window: at least the WRITERS' deadline recorded in the table plus 5s (0: 10s, right for default writers)")
 	saveEvery := flag.Int("save-every", 1000, "save the state after this many commits (and every second while busy)")
 	seed := flag.Int("seed", 0, "first append this many demo commits, then stop once they are counted")
 	once := flag.Bool("once", false, "rebuild up to now (Scan) and exit, instead of following the log")
@@ -63,7 +63,10 @@ func main() {
 	}
 	cfg := eventstore.Config{Table: *table, ScanShards: *shards}
 	if *settle > 0 {
-		cfg.Settle, cfg.MaxCommitLatency = *settle, *settle/2
+		// This process never writes: its own deadline only has to pass
+		// New's check. What counts is the writers' deadline, recorded in
+		// the table; Scan refuses a window that does not cover it.
+		cfg.Settle, cfg.MaxCommitLatency = *settle, min(eventstore.DefaultMaxCommitLatency, *settle/2)
 	}
 	store, err := eventstore.New(client, cfg)
 	if err != nil {
@@ -196,6 +199,9 @@ func (r *rebuilder) run(ctx context.Context) error {
 			if !ok {
 				if err := <-errs; err != nil {
 					return err
+				}
+				if ctx.Err() != nil { // Tail ends without an error when ctx ends
+					return ctx.Err()
 				}
 				return save()
 			}

@@ -53,7 +53,7 @@ func TestRebuildResumesAfterKill(t *testing.T) {
 	table := dynamotest.TableName(t, client)
 	stateTable := dynamotest.TableName(t, client)
 	store, _ := dynamotest.NewStore(t, eventstore.Config{Table: table, ScanShards: 2,
-		MaxCommitLatency: time.Second, Settle: 1500 * time.Millisecond})
+		MaxCommitLatency: time.Second, Settle: time.Second + eventstore.SettleAllowance})
 
 	want := map[string]map[string]int{}
 	versions := map[string]int64{}
@@ -78,7 +78,7 @@ func TestRebuildResumesAfterKill(t *testing.T) {
 		}
 	}
 	start := func() (*exec.Cmd, *syncBuffer) {
-		cmd := exec.Command(bin, "-table", table, "-state", stateTable, "-shards", "2", "-settle", "1500ms", "-save-every", "25")
+		cmd := exec.Command(bin, "-table", table, "-state", stateTable, "-shards", "2", "-settle", "6s", "-save-every", "25")
 		cmd.Env = append(os.Environ(), "DYNAMODB_ENDPOINT="+dynamotest.Endpoint(t))
 		stderr := &syncBuffer{}
 		cmd.Stderr = stderr

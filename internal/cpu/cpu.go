@@ -1,4 +1,9 @@
-package main
+// Package cpu reads CPU times for the benchmarks: this process's, a child
+// process's (DynamoDB Local's java) and the whole machine's, so that a
+// figure can say what the client, the server and everything else spent.
+// Child and machine times need Linux's /proc (10 ms resolution) and are 0
+// elsewhere.
+package cpu
 
 import (
 	"bytes"
@@ -11,10 +16,9 @@ import (
 // clockTicks is the unit of CPU times in /proc: USER_HZ, 100 on Linux.
 const clockTicks = 100
 
-// childCPU returns a function reporting the CPU seconds used so far by the
-// child process of this one named comm (DynamoDB Local's java), or nil if
-// there is none.
-func childCPU(comm string) func() float64 {
+// Child returns a function reporting the CPU seconds used so far by the
+// child process of this one named comm, or nil if there is none.
+func Child(comm string) func() float64 {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, path := range stats {
 		if f, ok := procStat(path); ok && f.comm == comm && f.ppid == os.Getpid() {
@@ -53,9 +57,9 @@ func procStat(path string) (procFields, bool) {
 	return procFields{comm: string(b[open+1 : end]), ppid: ppid, ticks: utime + stime}, true
 }
 
-// machineBusy returns the busy CPU seconds of the machine from /proc/stat:
-// all time but idle and iowait (guest time is in user already).
-func machineBusy() float64 {
+// Machine returns the busy CPU seconds of the machine from /proc/stat: all
+// time but idle and iowait (guest time is in user already); 0 without it.
+func Machine() float64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0
@@ -67,7 +71,7 @@ func machineBusy() float64 {
 	}
 	var busy int64
 	for i, f := range fields[1:min(len(fields), 9)] {
-		if i == 3 || i == 4 {
+		if i == 3 || i == 4 { // idle, iowait
 			continue
 		}
 		n, _ := strconv.ParseInt(f, 10, 64)

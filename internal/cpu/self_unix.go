@@ -1,11 +1,11 @@
 //go:build unix
 
-package benchmarks
+package cpu
 
 import "syscall"
 
-// cpuSeconds is the CPU time this process has used, user and system.
-func cpuSeconds() float64 {
+// Self is the CPU time this process has used, user and system, in seconds.
+func Self() float64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0

@@ -1,0 +1,231 @@
+package eventstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
+)
+
+// attrPrev, on every commit at a version n > 0 that Append, AppendAll or
+// AppendNext stores, is the CommitID of version n-1 of the same aggregate
+// (S). Items stored before it existed have none and read back alike.
+const attrPrev = "prev"
+
+// Causal order. A commit at version n > 0 is stored only if version n-1 is
+// a stored commit, and its CommitID is greater than version n-1's; so
+// within an aggregate CommitIDs increase with versions, and the global log
+// (CommitID order) keeps every aggregate in version order whatever the
+// writers' clocks. The check is a read before the conditional put, not
+// part of it, and that is safe: a stored commit never changes (a fence
+// only ever takes a free key, and a commit replaces only a fence), so
+// what the read saw of version n-1 stays true when version n lands.
+
+// predecessor returns the CommitID of version-1 of aggregateID: from the
+// Store's lastSeen cache when it holds exactly that version (no request),
+// otherwise with one consistent GetItem projecting the commit id and the
+// fence attribute. No commit there is a *VersionGapError, whose Expected
+// version costs one more (latest) Query on this error path only. An
+// aggregate whose commits TTL deleted may pass the check from a stale
+// cache entry; TTL is for ephemeral streams only.
+func (s *Store) predecessor(ctx context.Context, aggregateID string, version int64) (string, error) {
+	if version == 0 {
+		return "", nil
+	}
+	if id, ok := s.seen.commitAt(aggregateID, version-1); ok {
+		return id, nil
+	}
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:                aws.String(s.cfg.Table),
+		Key:                      keyOf(aggregateID, version-1),
+		ConsistentRead:           aws.Bool(true),
+		ProjectionExpression:     aws.String("#c, #r"),
+		ExpressionAttributeNames: map[string]string{"#c": attrCommitID, "#r": attrRefused},
+	}, s.opts...)
+	if err != nil {
+		return "", fmt.Errorf("eventstore: read version %d of aggregate %q, the predecessor of version %d: %w",
+			version-1, aggregateID, version, err)
+	}
+	if out.Item == nil || isFence(out.Item) {
+		return "", s.gap(ctx, aggregateID, version)
+	}
+	id, err := stringAttr(out.Item, attrCommitID)
+	if err == nil {
+		_, err = parseCommitID(id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: aggregate %q version %d: %v", ErrCorruptCommit, aggregateID, version-1, err)
+	}
+	s.seen.add(aggregateID, version-1, id)
+	return id, nil
+}
+
+// gap is the error of an append at version of aggregateID whose
+// predecessor is not stored, naming the next free version.
+func (s *Store) gap(ctx context.Context, aggregateID string, version int64) error {
+	latest, _, err := s.latest(ctx, aggregateID)
+	if err != nil {
+		return fmt.Errorf("%w (and reading the latest version failed: %w)",
+			&VersionGapError{AggregateID: aggregateID, Version: version, Expected: -1}, err)
+	}
+	return &VersionGapError{AggregateID: aggregateID, Version: version, Expected: latest + 1}
+}
+
+// follow makes c's CommitID greater than prev, its predecessor's ("" at
+// version 0). A CommitID the store assigned (fresh) that is not greater,
+// because this writer's clock is behind the predecessor's writer's, is
+// replaced by a random ULID at prev's millisecond + 1: never a
+// deterministic increment of prev, so that racing writers do not make the
+// same id. A caller-set CommitID that is not greater is refused, before
+// any request.
+func follow(c *Commit, prev string, fresh bool) error {
+	if prev == "" || c.CommitID > prev {
+		return nil
+	}
+	if !fresh {
+		return fmt.Errorf("%w: aggregate %q version %d: commit id %s is not greater than %s, the commit id of version %d",
+			ErrInvalidCommit, c.AggregateID, c.Version, c.CommitID, prev, c.Version-1)
+	}
+	p, err := parseCommitID(prev)
+	if err != nil {
+		return err
+	}
+	id := newCommitIDAt(p.Time() + 1)
+	c.CommitID, c.CommittedAt = id.String(), commitTime(id)
+	return nil
+}
+
+// newCommitIDAt is a ULID at millisecond ms with fresh random entropy.
+func newCommitIDAt(ms uint64) ulid.ULID {
+	return ulid.MustNew(ms, ulid.DefaultEntropy())
+}
+
+// chain checks and links the commits of one append (one commit, or an
+// AppendAll group): the versions of each aggregate must be contiguous,
+// the lowest one's predecessor stored (see predecessor; the reads of
+// several aggregates run in parallel), and each CommitID greater than its
+// predecessor's (see follow). It returns each commit's predecessor
+// CommitID, "" at version 0.
+func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]string, error) {
+	groups := map[string][]int{}
+	var order []string
+	for i, c := range commits {
+		if groups[c.AggregateID] == nil {
+			order = append(order, c.AggregateID)
+		}
+		groups[c.AggregateID] = append(groups[c.AggregateID], i)
+	}
+	firsts := make([]int, len(order))
+	for g, id := range order {
+		ix := groups[id]
+		slices.SortFunc(ix, func(a, b int) int { return cmp.Compare(commits[a].Version, commits[b].Version) })
+		for k := 1; k < len(ix); k++ {
+			if v, want := commits[ix[k]].Version, commits[ix[k-1]].Version+1; v != want {
+				return nil, &VersionGapError{AggregateID: id, Version: v, Expected: want}
+			}
+		}
+		firsts[g] = ix[0]
+	}
+	prevs := make([]string, len(commits))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for g, i := range firsts {
+		wg.Go(func() { prevs[i], errs[g] = s.predecessor(ctx, commits[i].AggregateID, commits[i].Version) })
+	}
+	wg.Wait()
+	for g, id := range order {
+		if err := errs[g]; errors.Is(err, ErrVersionGap) {
+			return nil, err
+		} else if err != nil {
+			c := commits[firsts[g]]
+			return nil, fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, not stored: its predecessor could not be read; retry): %w",
+				c.AggregateID, c.Version, c.CommitID, err)
+		}
+		for k, i := range groups[id] {
+			if k > 0 {
+				prevs[i] = commits[groups[id][k-1]].CommitID
+			}
+			if err := follow(&commits[i], prevs[i], fresh[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return prevs, nil
+}
+
+// linkItem adds the predecessor's CommitID to a commit's item, and checks
+// its size again.
+func linkItem(c Commit, item map[string]types.AttributeValue, prev string) error {
+	if prev == "" {
+		return nil
+	}
+	item[attrPrev] = &types.AttributeValueMemberS{Value: prev}
+	return checkItemSize(c, item)
+}
+
+// prevOf returns the predecessor CommitID an item records: "" for
+// version 0 and for items stored before the attribute existed.
+func prevOf(item map[string]types.AttributeValue) (string, error) {
+	if item[attrPrev] == nil {
+		return "", nil
+	}
+	prev, err := stringAttr(item, attrPrev)
+	if err != nil {
+		return "", err
+	}
+	_, err = parseCommitID(prev)
+	return prev, err
+}
+
+// landed notes a commit Append now knows is stored: the lastSeen cache
+// learns it, and if its writer deadline has passed, it may have landed
+// after it (Append could not tell sooner), so readers past its time may
+// have missed it: the Commit says so in LandedLate, and the Observer hears
+// of a late landing.
+func (s *Store) landed(ctx context.Context, c Commit) Commit {
+	s.seen.add(c.AggregateID, c.Version, c.CommitID)
+	if s.cfg.now().After(c.CommittedAt.Add(s.cfg.MaxCommitLatency)) {
+		c.LandedLate = true
+		note(ctx, func(o *Observation) { o.LateLandings++ })
+	}
+	return c
+}
+
+// checkPrev checks the predecessor CommitID an item of commit c records,
+// if any: a ULID smaller than c's own, on a version above 0.
+func checkPrev(item map[string]types.AttributeValue, c Commit) error {
+	prev, err := prevOf(item)
+	switch {
+	case err != nil:
+		return err
+	case prev != "" && (c.Version == 0 || prev >= c.CommitID):
+		return fmt.Errorf("%s %s does not precede commit id %s at version %d", attrPrev, prev, c.CommitID, c.Version)
+	}
+	return nil
+}
+
+// nextLink returns the predecessor of c's version; when reread, it first
+// sets c.Version to the one after the latest, whose CommitID is then the
+// predecessor: no request beyond the latest Query.
+func (s *Store) nextLink(ctx context.Context, c *Commit, reread bool) (string, error) {
+	if !reread {
+		return s.predecessor(ctx, c.AggregateID, c.Version)
+	}
+	latest, holder, err := s.latest(ctx, c.AggregateID)
+	if err != nil {
+		return "", failedBefore(err)
+	}
+	if latest == math.MaxInt64 {
+		return "", fmt.Errorf("%w: %w: aggregate %q is at version %d, nothing is written", ErrInvalidCommit, errNoNextVersion, c.AggregateID, latest)
+	}
+	c.Version = latest + 1
+	return holder, nil
+}

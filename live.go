@@ -1,0 +1,436 @@
+package eventstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/dynacommit/eventstore/internal/retry"
+)
+
+// Timing of a live Tail; see doc.go, "Live tail".
+const (
+	// livePollMin and livePollMax bound the pause between two polls: 100 ms
+	// while commits arrive, growing to 250 ms (±20%) while idle.
+	livePollMin = 100 * time.Millisecond
+	livePollMax = 250 * time.Millisecond
+	// liveLookback is how far before the previous poll's time a fast query
+	// starts: it covers the usual delay between a CommitID's time and the
+	// commit's visibility in the index (the write's duration, index lag,
+	// small clock skew). Commits later than that are found by a backtrack.
+	liveLookback = time.Second
+	// liveBacktrack is how often a live Tail reads the settled range
+	// between its watermark and its horizon again, and advances the
+	// watermark.
+	liveBacktrack = time.Second
+)
+
+// Live makes Tail follow the log in live mode: a commit is yielded as soon
+// as a poll finds it in the scan index, typically within 100-300 ms of its
+// Append, instead of once it is older than the settle window. Live mode
+// still never skips a commit and yields each one once per Tail, and it
+// keeps every aggregate's commits in version order, but commits of
+// different aggregates may come out of CommitID order, and the safe
+// restart point (see OnCheckpoint) trails the settle window, so a Tail
+// restarted from it repeats the commits it yielded after it. See doc.go,
+// "Live tail". Scan refuses it with an error.
+func Live() ScanOption {
+	return func(o *scanOptions) { o.live = true }
+}
+
+// OnCaughtUp makes Tail call f once, synchronously between two yields, as
+// soon as it has yielded every commit that was visible when it caught up:
+// in strict mode, after its first complete pass up to the settle horizon;
+// in live mode, after the settled backlog and a first poll of the commits
+// newer than it (a commit whose previous version is not visible yet waits
+// for it and may come after f). Scan ignores it.
+func OnCaughtUp(f func()) ScanOption {
+	return func(o *scanOptions) { o.caughtUp = f }
+}
+
+// OnCheckpoint makes Tail call f, synchronously between two yields, every
+// time its safe restart point advances: every commit with a CommitID up to
+// and including checkpoint has been yielded and its yield has returned, so
+// a Tail (or Scan) started after checkpoint skips nothing. In strict mode
+// it is the CommitID just yielded. In live mode it is the watermark, a
+// ULID that is not itself a commit's, advanced about once a second to the
+// settle horizon; a live Tail restarted from it yields again the commits
+// its predecessor yielded after it (at most a settle window and a poll of
+// commits, recognisable by aggregate id and version). Scan ignores it.
+func OnCheckpoint(f func(checkpoint string)) ScanOption {
+	return func(o *scanOptions) { o.checkpoint = f }
+}
+
+// tailOptions applies opts over the store's defaults.
+func (s *Store) tailOptions(opts []ScanOption) scanOptions {
+	o := scanOptions{settle: s.cfg.Settle}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// caughtUp calls the OnCaughtUp callback the first time only.
+func (o *scanOptions) reportCaughtUp() {
+	if f := o.caughtUp; f != nil {
+		o.caughtUp = nil
+		f()
+	}
+}
+
+func (o *scanOptions) reportCheckpoint(checkpoint string) {
+	if o.checkpoint != nil && checkpoint != "" {
+		o.checkpoint(checkpoint)
+	}
+}
+
+// liveTail is the state of one live Tail. The watermark w is a CommitID
+// (or "" before any): every commit with a CommitID <= w has been yielded,
+// or was at or before the start checkpoint.
+type liveTail struct {
+	s        *Store
+	o        scanOptions
+	yield    func(Commit, error) bool
+	w        string
+	yielded  map[commitKey]struct{} // commits > w yielded
+	held     map[commitKey]Commit   // commits waiting for their predecessor, by its key
+	heldKeys map[commitKey]struct{} // keys of held commits
+	lastPoll time.Time              // reader time of the previous poll; zero before the first
+	lastBack time.Time              // reader time of the previous backtrack
+}
+
+// tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
+// tail".
+func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
+	t := &liveTail{s: s, o: o, yield: yield, w: after,
+		yielded: map[commitKey]struct{}{}, held: map[commitKey]Commit{}, heldKeys: map[commitKey]struct{}{}}
+	idle := backoff.NewExponentialBackOff()
+	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
+	idle.RandomizationFactor = 0.2
+	if !t.catchUp(ctx, idle) {
+		return
+	}
+	for {
+		progressed, err := t.poll(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !retry.Transient(err):
+			yield(Commit{}, err)
+			return
+		case err == nil:
+			t.o.reportCaughtUp()
+		}
+		if progressed {
+			idle.Reset()
+		}
+		if !retry.Sleep(ctx, idle.NextBackOff()) {
+			return
+		}
+	}
+}
+
+// catchUp yields the settled backlog with the strict, streaming scan, and
+// sets the watermark to its horizon; false when the Tail is over.
+func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
+	for {
+		lo, err := scanStart(t.w)
+		if err != nil {
+			t.yield(Commit{}, err)
+			return false
+		}
+		now := t.s.cfg.now()
+		horizon := liveHorizon(now, t.o.settle).String()
+		var failed error
+		stopped := false
+		cp := checkpoints{report: func(id string) { t.advance(id) }}
+		t.s.scan(ctx, lo, t.o.settle, true, func(c Commit, err error) bool {
+			if err != nil {
+				failed = err
+				return false
+			}
+			k := keyOfCommit(c)
+			if _, dup := t.yielded[k]; dup { // yielded by a pass cut short
+				return true
+			}
+			settled := c.CommitID <= horizon // scan's own horizon is a little later
+			if settled {
+				cp.before(c.CommitID)
+			}
+			t.yielded[k] = struct{}{}
+			stopped = !t.yield(c, nil)
+			if !stopped && settled {
+				cp.after(c.CommitID)
+			}
+			return !stopped
+		})
+		switch {
+		case stopped || ctx.Err() != nil:
+			return false
+		case failed != nil && !retry.Transient(failed):
+			t.yield(Commit{}, failed)
+			return false
+		case failed == nil:
+			t.lastBack = now
+			return t.advance(horizon)
+		}
+		if !retry.Sleep(ctx, idle.NextBackOff()) {
+			return false
+		}
+	}
+}
+
+// poll runs one fast query per shard, and a backtrack query per shard when
+// one is due, and yields what they found; progressed reports new commits.
+func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
+	if err := t.s.checkReader(ctx, t.o.settle); err != nil {
+		return false, err
+	}
+	now := t.s.cfg.now()
+	lo, err := scanStart(t.w)
+	if err != nil {
+		return false, err
+	}
+	fastLo := lo
+	if !t.lastPoll.IsZero() {
+		var from ulid.ULID
+		_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
+		if from.Compare(fastLo) > 0 {
+			fastLo = from
+		}
+	}
+	queries := make([]*dynamodb.QueryInput, 0, 2*t.s.cfg.ScanShards)
+	for i := range t.s.cfg.ScanShards {
+		queries = append(queries, t.s.shardQuery(i, fastLo, scanHorizon(now, 0)))
+	}
+	horizon := ""
+	if now.Sub(t.lastBack) >= liveBacktrack {
+		h := liveHorizon(now, t.o.settle)
+		horizon = h.String()
+		if h.Compare(lo) >= 0 && fastLo.Compare(lo) > 0 { // the fast queries do not reach down to lo
+			for i := range t.s.cfg.ScanShards {
+				queries = append(queries, t.s.shardQuery(i, lo, h))
+			}
+		}
+	}
+	commits, prevs, err := t.read(ctx, queries)
+	if err != nil {
+		return false, err
+	}
+	before := len(t.yielded)
+	for _, c := range commits {
+		if !t.offer(c, prevs[keyOfCommit(c)]) {
+			return false, ctx.Err()
+		}
+	}
+	progressed = len(t.yielded) > before
+	t.lastPoll = now
+	if horizon != "" && horizon > t.w {
+		t.lastBack = now
+		if !t.advance(horizon) {
+			return false, ctx.Err()
+		}
+	}
+	return progressed, nil
+}
+
+// read runs the queries in parallel and returns the commits they found
+// that are neither yielded nor held yet, in the global log's order, with
+// the CommitIDs of their predecessors. Items already yielded are not
+// decoded (nor their offloaded events fetched).
+func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, error) {
+	ctx = pagesOf(ctx, OpScan)
+	results := make([][]map[string]types.AttributeValue, len(queries))
+	errs := make([]error, len(queries))
+	var wg sync.WaitGroup
+	for i, in := range queries {
+		wg.Go(func() {
+			for page, err := range t.s.pages(ctx, in) {
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				results[i] = append(results[i], page...)
+			}
+		})
+	}
+	wg.Wait()
+	var fresh []map[string]types.AttributeValue
+	prevs := map[commitKey]string{}
+	for i, items := range results {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		for _, item := range items {
+			k, ok := itemKey(item)
+			if ok && !t.wanted(k, prevs) {
+				continue
+			}
+			if ok {
+				prev, err := prevOf(item)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
+				}
+				prevs[k] = prev
+			}
+			fresh = append(fresh, item)
+		}
+	}
+	commits, err := t.s.decodePage(ctx, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(commits, func(a, b Commit) int {
+		return cmp.Or(strings.Compare(a.CommitID, b.CommitID), strings.Compare(a.AggregateID, b.AggregateID))
+	})
+	return commits, prevs, nil
+}
+
+// wanted reports whether the commit is neither covered by the watermark,
+// yielded, held, nor already found by another query of this poll.
+func (t *liveTail) wanted(k commitKey, found map[commitKey]string) bool {
+	if k.id <= t.w {
+		return false
+	}
+	_, yielded := t.yielded[k]
+	_, held := t.heldKeys[k]
+	_, dup := found[k]
+	return !yielded && !held && !dup
+}
+
+// offer yields c if its predecessor has been yielded, and holds it back
+// otherwise; false when the caller stopped ranging.
+func (t *liveTail) offer(c Commit, prev string) bool {
+	if !t.ready(prev, c.AggregateID) {
+		t.held[commitKey{prev, c.AggregateID}] = c
+		t.heldKeys[keyOfCommit(c)] = struct{}{}
+		return true
+	}
+	return t.emit(c)
+}
+
+// ready reports whether the commit whose predecessor is prev may be
+// yielded: it has none (version 0, or written before predecessors were
+// recorded), or the predecessor was yielded.
+func (t *liveTail) ready(prev, aggregateID string) bool {
+	if prev == "" || prev <= t.w {
+		return true
+	}
+	_, ok := t.yielded[commitKey{prev, aggregateID}]
+	return ok
+}
+
+// emit yields c, then the held commits that waited for it, in a chain.
+func (t *liveTail) emit(c Commit) bool {
+	for {
+		k := keyOfCommit(c)
+		t.yielded[k] = struct{}{}
+		if !t.yield(c, nil) {
+			return false
+		}
+		next, ok := t.held[k]
+		if !ok {
+			return true
+		}
+		delete(t.held, k)
+		delete(t.heldKeys, keyOfCommit(next))
+		c = next
+	}
+}
+
+// advance moves the watermark to w, yields the held commits whose
+// predecessor it now covers, forgets the yielded CommitIDs it covers, and
+// reports the checkpoint; false when the caller stopped ranging.
+func (t *liveTail) advance(w string) bool {
+	if w <= t.w {
+		return true
+	}
+	t.w = w
+	var release []Commit
+	for prev, c := range t.held {
+		if prev.id <= w {
+			release = append(release, c)
+			delete(t.held, prev)
+			delete(t.heldKeys, keyOfCommit(c))
+		}
+	}
+	slices.SortFunc(release, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
+	for _, c := range release {
+		if !t.emit(c) {
+			return false
+		}
+	}
+	for k := range t.yielded {
+		if k.id <= w {
+			delete(t.yielded, k)
+		}
+	}
+	t.o.reportCheckpoint(w)
+	return true
+}
+
+// commitKey identifies a commit within a live Tail: its CommitID, and its
+// aggregate, since caller-set CommitIDs may be shared by commits of
+// several aggregates.
+type commitKey struct{ id, aggregate string }
+
+func keyOfCommit(c Commit) commitKey { return commitKey{c.CommitID, c.AggregateID} }
+
+// itemKey is the commitKey of a raw item, false for an item without the
+// attributes (a fence; decodePage reports a corrupt one).
+func itemKey(item map[string]types.AttributeValue) (commitKey, bool) {
+	id, ok1 := item[attrCommitID].(*types.AttributeValueMemberS)
+	agg, ok2 := item[attrAggregateID].(*types.AttributeValueMemberS)
+	if !ok1 || !ok2 {
+		return commitKey{}, false
+	}
+	return commitKey{id.Value, agg.Value}, true
+}
+
+// liveHorizon is the watermark a live Tail may reach at now: the last ULID
+// of the millisecond before now-settle, even when settle is 0.
+func liveHorizon(now time.Time, settle time.Duration) ulid.ULID {
+	var h ulid.ULID
+	_ = h.SetTime(ulid.Timestamp(now.Add(-settle)) - 1)
+	for i := 6; i < len(h); i++ {
+		h[i] = 0xff
+	}
+	return h
+}
+
+// checkpoints reports the CommitIDs of a strict, ordered sequence as
+// checkpoints, each once the commits sharing it (a run of caller-set
+// CommitIDs) have all been yielded: when a greater CommitID comes, or at
+// the end of a complete pass (flush).
+type checkpoints struct {
+	report  func(string)
+	pending string
+}
+
+// before is called before yielding a commit with CommitID id.
+func (c *checkpoints) before(id string) {
+	if c.pending != "" && c.pending < id {
+		c.report(c.pending)
+		c.pending = ""
+	}
+}
+
+// after is called once the yield of the commit with CommitID id returned.
+func (c *checkpoints) after(id string) { c.pending = id }
+
+// flush reports the pending CommitID after a complete pass.
+func (c *checkpoints) flush() {
+	if c.pending != "" {
+		c.report(c.pending)
+		c.pending = ""
+	}
+}
