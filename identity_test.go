@@ -6,13 +6,16 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/dynacommit/eventstore"
@@ -206,13 +209,29 @@ func TestAppendNewRetryNotifies(t *testing.T) {
 func TestAppendNextPastTheLargestVersionIsRefused(t *testing.T) {
 	t.Parallel()
 	s, client, table := newStore(t, eventstore.Config{})
-	mustAppend(t, s, commit("full", math.MaxInt64)) // a commit AT the largest version is fine
+	// A commit AT the largest version is fine; the store refuses gaps, so
+	// it is written as a raw copy of version 0's item.
+	mustAppend(t, s, commit("full", 0))
+	key := map[string]types.AttributeValue{
+		"aggregateId": &types.AttributeValueMemberS{Value: "full"},
+		"version":     &types.AttributeValueMemberN{Value: "0"},
+	}
+	got, err := client.GetItem(ctxT(t), &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := got.Item
+	item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(math.MaxInt64, 10)}
+	delete(item, "aggregateShard")
+	if _, err := client.PutItem(ctxT(t), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
 	c, err := s.AppendNext(ctxT(t), commit("full", 0))
 	if !errors.Is(err, eventstore.ErrInvalidCommit) || !strings.Contains(err.Error(), "largest version") {
 		t.Fatalf("AppendNext after version 2^63-1: %v (version %d), want ErrInvalidCommit", err, c.Version)
 	}
-	if n := countItems(t, client, table); n != 1 {
-		t.Errorf("table holds %d commits, want 1", n)
+	if n := countItems(t, client, table); n != 2 {
+		t.Errorf("table holds %d commits, want 2", n)
 	}
 }
 
