@@ -146,8 +146,8 @@ func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]st
 			return nil, err
 		} else if err != nil {
 			c := commits[firsts[g]]
-			return nil, fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, not stored: its predecessor could not be read; retry): %w",
-				c.AggregateID, c.Version, c.CommitID, err)
+			return nil, failedBefore(fmt.Errorf("eventstore: append aggregate %q version %d (commit %s, not stored: its predecessor could not be read; retry): %w",
+				c.AggregateID, c.Version, c.CommitID, err))
 		}
 		for k, i := range groups[id] {
 			if k > 0 {
