@@ -163,14 +163,7 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	defer cancel()
 	cond, names, values := plainCondition()
 	for fenced := false; ; fenced = true {
-		_, err := s.client.PutItem(putCtx, &dynamodb.PutItemInput{
-			TableName:                           aws.String(s.cfg.Table),
-			Item:                                item,
-			ConditionExpression:                 cond,
-			ExpressionAttributeNames:            names,
-			ExpressionAttributeValues:           values,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}, s.opts...)
+		err := s.conditionalPut(putCtx, item, cond, names, values)
 		var failed *types.ConditionalCheckFailedException
 		switch {
 		case err == nil:
@@ -187,6 +180,21 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 				c.AggregateID, c.Version, c.CommitID)
 		}
 	}
+}
+
+// conditionalPut sends one PutItem of item under cond, asking DynamoDB
+// for the item that made the condition fail, if it does.
+func (s *Store) conditionalPut(ctx context.Context, item map[string]types.AttributeValue, cond *string,
+	names map[string]string, values map[string]types.AttributeValue) error {
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(s.cfg.Table),
+		Item:                                item,
+		ConditionExpression:                 cond,
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, s.opts...)
+	return err
 }
 
 // heldBy interprets the item that holds c's key: c itself, another commit

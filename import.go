@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -56,14 +54,7 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 		return c, failedBefore(err)
 	}
 	cond, names, values := putCondition(c.CommitID)
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                           aws.String(s.cfg.Table),
-		Item:                                enc.item,
-		ConditionExpression:                 cond,
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}, s.opts...)
+	err = s.conditionalPut(ctx, enc.item, cond, names, values)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
