@@ -28,7 +28,7 @@ const DefaultAggregatesIndex = "aggregatesByFirstCommit"
 // version 0 is gone (expired under Config.TTL) or was never written is not
 // listed; the table's metadata item never is.
 //
-// An error (ErrNoAggregatesIndex without the index, ErrShardMismatch, a
+// An error (a plain one without the index, ErrShardMismatch, a
 // DynamoDB error after retries, ErrCorruptCommit for an index entry without
 // ids) is yielded once and ends the sequence. It sends no request once the
 // caller stops ranging, and is safe for concurrent use.
@@ -48,7 +48,7 @@ func (s *Store) aggregates(ctx context.Context, yield func(string, error) bool) 
 		return 0, err
 	}
 	if s.cfg.AggregatesIndex == "" {
-		return fail(ErrNoAggregatesIndex)
+		return fail(errNoAggregatesIndex)
 	}
 	if err := s.checkShards(ctx); err != nil {
 		return fail(err)

@@ -255,9 +255,9 @@ func (s *Store) notify(ctx context.Context, c Commit) error {
 	return nil
 }
 
-// DefaultAppendNextAttempts is how many appends AppendNext tries, by
+// defaultAppendNextAttempts is how many appends AppendNext tries, by
 // default, before it gives up on an aggregate others keep writing to.
-const DefaultAppendNextAttempts = 5
+const defaultAppendNextAttempts = 5
 
 // AppendNext appends c at the next version of its aggregate, whatever that
 // is (KurrentDB's "any" expected state): it reads the latest version with

@@ -44,7 +44,7 @@ const maxTransactionBytes = 4 << 20
 // Errors: a validation error before any request, with the index of the
 // offending commit (those of Append; ErrInvalidCommit for no commits, or
 // for two commits of one aggregate and version, or with one CommitID;
-// ErrTransactionTooLarge past 100 commits or 4 MB), so nothing is written; on a
+// past 100 commits or 4 MB), so nothing is written; on a
 // conflict, an error holding one *VersionConflictError per conflicting
 // commit (errors.As finds the first, Conflicts returns all; none of the
 // commits is stored); a *VersionGapError (ErrVersionGap) when one
@@ -128,7 +128,7 @@ func (s *Store) prepareAll(commits []Commit) ([]Commit, []packed, error) {
 	case n == 0:
 		return nil, nil, fmt.Errorf("%w: %w", ErrInvalidCommit, errNoCommits)
 	case n > MaxAppendAll:
-		return slices.Clone(commits), nil, fmt.Errorf("%w: %d commits, at most %d", ErrTransactionTooLarge, n, MaxAppendAll)
+		return slices.Clone(commits), nil, fmt.Errorf("%w: %w: %d commits, at most %d", ErrInvalidCommit, errTransactionTooLarge, n, MaxAppendAll)
 	}
 	out := slices.Clone(commits)
 	packs := make([]packed, len(out))
@@ -170,8 +170,8 @@ func (s *Store) encodeAll(commits []Commit, packs []packed) ([]encoded, []map[st
 		total += itemSize(enc.item)
 	}
 	if total > maxTransactionBytes {
-		return nil, nil, fmt.Errorf("%w: %d commits encode to %d bytes, over DynamoDB's limit of %d per transaction",
-			ErrTransactionTooLarge, len(commits), total, maxTransactionBytes)
+		return nil, nil, fmt.Errorf("%w: %w: %d commits encode to %d bytes, over DynamoDB's limit of %d per transaction",
+			ErrInvalidCommit, errTransactionTooLarge, len(commits), total, maxTransactionBytes)
 	}
 	return encs, items, nil
 }

@@ -221,8 +221,8 @@ func TestAppendAllBadInputWritesNothing(t *testing.T) {
 		mention string
 	}{
 		{"none", nil, eventstore.ErrInvalidCommit, ""},
-		{"over 100 commits", many, eventstore.ErrTransactionTooLarge, "101"},
-		{"over 4 MB", large, eventstore.ErrTransactionTooLarge, "bytes"},
+		{"over 100 commits", many, eventstore.ErrInvalidCommit, "101"},
+		{"over 4 MB", large, eventstore.ErrInvalidCommit, "bytes"},
 		{"same version twice", []eventstore.Commit{commit("a", 0), commit("b", 0), commit("a", 0)}, eventstore.ErrInvalidCommit, "commits 0 and 2"},
 		{"same commit id twice", sameID, eventstore.ErrInvalidCommit, sameID[0].CommitID},
 		{"a commit without events", []eventstore.Commit{commit("a", 0), {AggregateID: "b"}}, eventstore.ErrInvalidCommit, "commit 1"},

@@ -25,12 +25,6 @@ const (
 	// writer deadline: 2 s for clock skew between writer and reader and
 	// 3 s for the scan index's propagation lag.
 	SettleAllowance = 5 * time.Second
-	// DefaultSettle is the settle window of Scan and Tail with the default
-	// MaxCommitLatency: 5 s + 5 s. They yield only commits whose CommitID
-	// time is older than now minus the window, by which time every commit
-	// with an older CommitID has landed in the index. See doc.go, "Settle
-	// window".
-	DefaultSettle = DefaultMaxCommitLatency + SettleAllowance
 )
 
 // Config configures a Store. Zero values mean the documented defaults.
@@ -70,7 +64,7 @@ type Config struct {
 	// which ParseImage turns back into commits.
 	Stream bool
 	// AppendNextAttempts bounds the appends AppendNext tries when others
-	// keep taking the next version; default DefaultAppendNextAttempts.
+	// keep taking the next version; default 5.
 	AppendNextAttempts int
 	// Observer, if set, hears of every operation: requests, consumed
 	// capacity, retries, conflicts, ... See Observer.
@@ -117,7 +111,7 @@ func (c *Config) setDefaults() {
 		c.MaxCommitBytes = DefaultMaxCommitBytes
 	}
 	if c.AppendNextAttempts == 0 {
-		c.AppendNextAttempts = DefaultAppendNextAttempts
+		c.AppendNextAttempts = defaultAppendNextAttempts
 	}
 }
 

@@ -20,8 +20,8 @@ var (
 	// event data that is not JSON the store keeps byte for byte, text that
 	// is not UTF-8, an empty commit metadata key or one over 50,000 bytes,
 	// a CommitID that is not a ULID (any case; it is stored canonical),
-	// an AppendAll without commits or with two commits for one version or
-	// CommitID, or an AppendNext past version 2^63-1. The message says
+	// an AppendAll without commits, past one transaction's limits (100
+	// commits, 4 MB) or with two commits for one version or CommitID, or an AppendNext past version 2^63-1. The message says
 	// which.
 	ErrInvalidCommit = errors.New("eventstore: invalid commit")
 	// ErrInvalidCommitID reports a scan checkpoint (Scan's or Tail's after)
@@ -33,10 +33,6 @@ var (
 	// size), or whose events exceed Config.MaxCommitBytes; the size is
 	// measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")
-	// ErrTransactionTooLarge reports an AppendAll over DynamoDB's limits of
-	// one transaction: 100 commits, 4 MB of items (measured before
-	// sending). Split the batch.
-	ErrTransactionTooLarge = errors.New("eventstore: too many commits for one transaction")
 	// ErrVersionConflict is matched by every *VersionConflictError.
 	ErrVersionConflict = errors.New("eventstore: version conflict")
 	// ErrAggregateExists reports an AppendNew of an aggregate that has
@@ -78,9 +74,6 @@ var (
 	// or settings are not the ones the store needs, or whose metadata item
 	// (the recorded shard count) is unreadable.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")
-	// ErrNoAggregatesIndex reports Aggregates on a store without
-	// Config.AggregatesIndex.
-	ErrNoAggregatesIndex = errors.New("eventstore: no aggregates index configured")
 	// ErrNotCommit reports a stream image that is not a commit: no image
 	// (a REMOVE record, or a stream without new images), a keys-only image,
 	// the table's metadata item, or an item another program wrote. Skip it.
@@ -118,10 +111,16 @@ var (
 	// errMetadataKeyTooLong: see maxMapKeyBytes.
 	errMetadataKeyTooLong = errors.New("commit metadata key over 50,000 bytes")
 	// errNoNextVersion: an aggregate at version 2^63-1 has no next one.
-	errNoNextVersion   = errors.New("aggregate is at the largest version")
-	errNotULID         = errors.New("not a ULID in canonical form")
-	errNoCommits       = errors.New("no commits to append")
-	errDuplicateCommit = errors.New("two commits for the same version or with the same commit id")
+	errNoNextVersion = errors.New("aggregate is at the largest version")
+	errNotULID       = errors.New("not a ULID in canonical form")
+	errNoCommits     = errors.New("no commits to append")
+	// errTransactionTooLarge: an AppendAll past one transaction's limits
+	// (100 commits, 4 MB of items): split the batch.
+	errTransactionTooLarge = errors.New("too many commits or bytes for one transaction")
+	// errNoAggregatesIndex: Aggregates on a store without
+	// Config.AggregatesIndex, a mistake of configuration.
+	errNoAggregatesIndex = errors.New("eventstore: no aggregates index configured (Config.AggregatesIndex)")
+	errDuplicateCommit   = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
 	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the

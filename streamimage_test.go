@@ -82,7 +82,7 @@ func rawItem(tb testing.TB, client *dynamodb.Client, table, aggregateID string, 
 // Query returns: plain, compressed, with metadata, with TTL and index keys.
 func TestParseImageOfStoredCommits(t *testing.T) {
 	t.Parallel()
-	s, client, table := newStore(t, eventstore.Config{TTL: eventstore.DefaultSettle * 10, AggregatesIndex: eventstore.DefaultAggregatesIndex})
+	s, client, table := newStore(t, eventstore.Config{TTL: (eventstore.DefaultMaxCommitLatency + eventstore.SettleAllowance) * 10, AggregatesIndex: eventstore.DefaultAggregatesIndex})
 	big := eventstore.Event{Type: "big", Data: json.RawMessage(`"` + strings.Repeat("compressible ", 2000) + `"`)}
 	commits := []eventstore.Commit{
 		commit("a", 0),
