@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PEERS := benchmarks/peers
 BENCHFLAGS ?= -benchtime 2s
 
-.PHONY: test fuzz demo bench bench-live bench-peers lint tools
+.PHONY: test fuzz demo bench bench-smoke bench-live bench-peers lint tools
 
 tools:
 	bash scripts/install-tools.sh
@@ -33,7 +33,12 @@ test: lint
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd $(PEERS) && $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
+	$(MAKE) bench-smoke
 	$(MAKE) bench-live
+
+# bench-smoke runs every benchmark once (CI), so that none rots unnoticed.
+bench-smoke: tools
+	$(GO) test -short -run '^$$' -bench . -benchtime 1x -timeout 10m ./benchmarks/
 
 # bench-live runs the live latency benchmarks briefly (CI): 20 commits each.
 bench-live: tools

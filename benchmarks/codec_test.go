@@ -63,7 +63,7 @@ func BenchmarkCodec(b *testing.B) {
 	payloads := Payloads(1000)
 	ctx := context.Background()
 	for _, n := range []int{1, 10, 100} {
-		c := eventstore.Commit{AggregateID: "account#42", Version: 7, Events: Events(payloads, 0, n),
+		c := eventstore.Commit{AggregateID: "account#42", Version: 0, Events: Events(payloads, 0, n),
 			Metadata: map[string]string{"correlationId": "9f1c2a", "user": "john"}}
 		client := &memClient{}
 		store, err := eventstore.New(client, eventstore.Config{Table: "codec"})

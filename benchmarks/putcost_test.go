@@ -174,9 +174,10 @@ func BenchmarkPutCost(b *testing.B) {
 	store, _, _ := newFloorTable(b)
 	b.Run("store-Append", func(b *testing.B) {
 		start := TakeCost()
+		n = (n/8+1)*8 - 1 // fresh aggregates from version 0: the store refuses gaps
 		for b.Loop() {
 			n++
-			id, version := fmt.Sprintf("account#%d", n/8), int64(1+n%8)
+			id, version := fmt.Sprintf("account#%d", n/8), int64(n%8)
 			if _, err := store.Append(ctx, eventstore.Commit{AggregateID: id, Version: version, Events: Events(payloads, n, 1)}); err != nil {
 				b.Fatal(err)
 			}
