@@ -118,18 +118,9 @@ func (s *Store) assignCommitID(c *Commit) error {
 // write stores a prepared commit, its offloaded events first, and then
 // notifies. prev is its predecessor's CommitID ("" at version 0).
 func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Commit, error) {
-	enc, err := s.encodeItem(c, p)
-	if err == nil {
-		err = linkItem(c, enc.item, prev)
-	}
+	enc, err := s.stage(ctx, c, p, prev, s.checkWriter)
 	if err != nil {
 		return c, err
-	}
-	if err := s.checkWriter(ctx); err != nil {
-		return c, failedBefore(err)
-	}
-	if err := s.storeBlobs(ctx, enc); err != nil {
-		return c, failedBefore(err)
 	}
 	if err := s.put(ctx, c, enc.item); err != nil {
 		s.dropBlobs(ctx, err, nil, enc)
@@ -137,6 +128,26 @@ func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Com
 	}
 	c = s.landed(ctx, c)
 	return c, s.notify(ctx, c)
+}
+
+// stage does what comes before the put of a prepared commit: its item,
+// linked to prev, the table's check (check), and its offloaded events,
+// stored first. A failed request is an unknown outcome (failedBefore).
+func (s *Store) stage(ctx context.Context, c Commit, p packed, prev string, check func(context.Context) error) (encoded, error) {
+	enc, err := s.encodeItem(c, p)
+	if err == nil {
+		err = linkItem(c, enc.item, prev)
+	}
+	if err != nil {
+		return enc, err
+	}
+	if err := check(ctx); err != nil {
+		return enc, failedBefore(err)
+	}
+	if err := s.storeBlobs(ctx, enc); err != nil {
+		return enc, failedBefore(err)
+	}
+	return enc, nil
 }
 
 // put writes item unless its key is taken. A taken key holding c itself

@@ -40,18 +40,9 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 	if err != nil {
 		return c, err
 	}
-	enc, err := s.encodeItem(c, p)
-	if err == nil {
-		err = linkItem(c, enc.item, prev[0])
-	}
+	enc, err := s.stage(ctx, c, p, prev[0], s.checkShards) // no writer deadline to check
 	if err != nil {
 		return c, err
-	}
-	if err := s.checkShards(ctx); err != nil {
-		return c, failedBefore(err)
-	}
-	if err := s.storeBlobs(ctx, enc); err != nil {
-		return c, failedBefore(err)
 	}
 	cond, names, values := putCondition(c.CommitID)
 	err = s.conditionalPut(ctx, enc.item, cond, names, values)

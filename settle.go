@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The settle rules live in the table: its metadata item (see shards.go)
+// The settle rules live in the table: its metadata item (see table.go)
 // records, beside scanShards, the writer deadline maxCommitLatency (N,
 // milliseconds) of the first store that used the table. Readers need it:
 // a reader's settle window must cover the WRITERS' deadline plus

@@ -19,7 +19,7 @@ import (
 	"github.com/dynacommit/eventstore/s3offload"
 )
 
-// The table's metadata item (see the root package's shards.go): version -1
+// The table's metadata item (see the root package's table.go): version -1
 // of a reserved aggregate, holding the settings the table was created with.
 const (
 	metaAggregateID = "$eventstore"
