@@ -26,11 +26,10 @@ import (
 // writes (same key, attributes and events encoding) with the simplest
 // condition, attribute_not_exists(aggregateId), and reads them back with
 // one Query per page, decoding the attributes only. No Go client can do
-// less. BenchmarkFloor runs it next to the store in the same run and
+// less. BenchmarkFloor runs it in turns with the store in the same run and
 // reports the store's cost as a multiple of it (x-bare-*). The goal is a
-// client CPU of at most 1.10x the bare loop. The bare row runs first and
-// DynamoDB Local's JIT still warms up: run with -count 3 or more and read
-// the later rounds or the medians.
+// client CPU of at most 1.10x the bare loop. Run with -count 3 or more and
+// read the medians.
 
 // bareEvent is an event as the store writes it in the events attribute.
 type bareEvent struct {
@@ -41,8 +40,9 @@ type bareEvent struct {
 
 // bareItem is the item of a commit, as the store builds it with its
 // default Config: the events as a JSON string, or DEFLATE-compressed
-// (BestSpeed) as binary when that costs fewer write units, and the
-// aggregateShard attribute on version 0.
+// (BestSpeed) as binary when that costs fewer write units, the
+// aggregateShard attribute on version 0, and on a later version prev, the
+// CommitID of the version before (any ULID here: it costs the same).
 func bareItem(id string, version int64, events []eventstore.Event, shards int) map[string]types.AttributeValue {
 	wire := make([]bareEvent, len(events))
 	for i, e := range events {
@@ -62,6 +62,8 @@ func bareItem(id string, version int64, events []eventstore.Event, shards int) m
 	}
 	if version == 0 {
 		item["aggregateShard"] = shard
+	} else {
+		item["prev"] = &types.AttributeValueMemberS{Value: ulid.Make().String()}
 	}
 	return item
 }
@@ -195,36 +197,52 @@ func shardQuery(table string, shard int) dynamodb.QueryInput {
 	}
 }
 
-// floorPair runs bare and then store as sub-benchmarks of b, measuring
-// each op's latency and the client and server CPU per op, and reports the
-// store's figures as multiples of the bare loop's. perOp is the number of
-// commits one op handles.
-func floorPair(b *testing.B, name string, perOp int, bare, store func(b *testing.B) error) {
-	var floor struct{ ns, client, server float64 }
-	measure := func(b *testing.B, fn func(b *testing.B) error) (ns, client, server float64) {
-		b.ReportAllocs()
+// floorPair runs bare and store in turns, block ops of one and then
+// block ops of the other, over and over, as one benchmark: DynamoDB
+// Local's JIT keeps warming and the machine's load changes during a run,
+// and taking turns lets both fall on the two sides alike (running one side
+// after the other biased the ratios by 10 to 20 %). An op of the
+// benchmark is one op of each side (ns/op is their sum). It reports each
+// side's latency and client and server CPU per commit (perOp commits per
+// op), and the store's as multiples of the bare loop's (x-bare-*).
+func floorPair(b *testing.B, name string, perOp, block int, bare, store func() error) {
+	b.Run(name, func(b *testing.B) {
+		sides := [2]func() error{bare, store}
+		var spent [2]CostDelta
 		start := TakeCost()
-		if err := fn(b); err != nil {
-			b.Fatal(err)
+		for done := 0; done < b.N; done += block {
+			for i, side := range sides {
+				at := TakeCost()
+				for range min(block, b.N-done) {
+					if err := side(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				d := at.Since()
+				spent[i].Seconds += d.Seconds
+				spent[i].Client += d.Client
+				spent[i].Server += d.Server
+			}
 		}
-		d := start.Since()
-		ops := b.N * perOp
-		d.Report(b, ops)
-		return b.Elapsed().Seconds() / float64(b.N) * 1e9, d.Client / float64(ops), d.Server / float64(ops)
-	}
-	b.Run(name+"/bare", func(b *testing.B) {
-		floor.ns, floor.client, floor.server = measure(b, bare)
-	})
-	b.Run(name+"/store", func(b *testing.B) {
-		ns, client, server := measure(b, store)
-		if floor.client > 0 {
-			b.ReportMetric(client/floor.client, "x-bare-client-cpu")
+		all := start.Since()
+		commits := float64(b.N * perOp)
+		per := func(v float64) float64 { return v / commits * 1e6 }
+		for i, label := range []string{"bare", "store"} {
+			b.ReportMetric(per(spent[i].Client), label+"-client-µs/op")
+			b.ReportMetric(per(spent[i].Server), label+"-server-µs/op")
+			b.ReportMetric(spent[i].Seconds/float64(b.N)*1e9, label+"-ns/op")
 		}
-		if floor.server > 0 {
-			b.ReportMetric(server/floor.server, "x-bare-server-cpu")
+		ratio := func(store, bare float64) float64 {
+			if bare == 0 {
+				return 0
+			}
+			return store / bare
 		}
-		if floor.ns > 0 {
-			b.ReportMetric(ns/floor.ns, "x-bare-latency")
+		b.ReportMetric(ratio(spent[1].Client, spent[0].Client), "x-bare-client-cpu")
+		b.ReportMetric(ratio(spent[1].Server, spent[0].Server), "x-bare-server-cpu")
+		b.ReportMetric(ratio(spent[1].Seconds, spent[0].Seconds), "x-bare-latency")
+		if all.Seconds > 0 {
+			b.ReportMetric(all.Other/all.Seconds, "other-load-cores")
 		}
 	})
 }
@@ -239,11 +257,12 @@ func newFloorTable(b *testing.B) (*eventstore.Store, *dynamodb.Client, string) {
 	return store, client, table
 }
 
-// BenchmarkFloor compares Append (1 writer: ns/op is the latency of one
-// commit), Query (an aggregate of 1,000 events) and Scan (20,000 events
-// in 2,000 commits, 4 shards) with the bare loop, in the same run.
-// client-µs/op and server-µs/op are per commit; the x-bare-* metrics of a
-// store row are its figures divided by the bare row's just before it.
+// BenchmarkFloor compares Append (1 writer: bare-ns/op and store-ns/op
+// are the latency of one commit), Query (an aggregate of 1,000 events) and
+// Scan (20,000 events in 2,000 commits, 4 shards) with the bare loop, the
+// two taking turns in one run (see floorPair). The *-client-µs/op and
+// *-server-µs/op metrics are per commit; x-bare-* are the store's figures
+// divided by the bare loop's.
 func BenchmarkFloor(b *testing.B) {
 	warmUp(b)
 	ctx := context.Background()
@@ -251,30 +270,23 @@ func BenchmarkFloor(b *testing.B) {
 	for _, events := range []int{1, 10} {
 		_, client, bareTable := newFloorTable(b)
 		store, _, _ := newFloorTable(b)
-		n := 0
-		next := func() (string, int64, []eventstore.Event) {
-			n++
-			return fmt.Sprintf("account#%d", n/10), int64(n % 10), Events(payloads, n*events, events)
+		// Each side writes 10 versions of an aggregate, from version 0 (the
+		// store refuses gaps), then the next aggregate.
+		var bareN, storeN int
+		next := func(n *int) (string, int64, []eventstore.Event) {
+			i := *n
+			*n++
+			return fmt.Sprintf("account#%d", i/10), int64(i % 10), Events(payloads, i*events, events)
 		}
-		floorPair(b, fmt.Sprintf("Append/events=%d", events), 1,
-			func(b *testing.B) error {
-				for b.Loop() {
-					id, v, evs := next()
-					if err := barePut(ctx, client, bareTable, bareItem(id, v, evs, eventstore.DefaultScanShards)); err != nil {
-						return err
-					}
-				}
-				return nil
+		floorPair(b, fmt.Sprintf("Append/events=%d", events), 1, 20,
+			func() error {
+				id, v, evs := next(&bareN)
+				return barePut(ctx, client, bareTable, bareItem(id, v, evs, eventstore.DefaultScanShards))
 			},
-			func(b *testing.B) error {
-				n = (n/10+1)*10 - 1 // a fresh aggregate, from version 0: the store refuses gaps
-				for b.Loop() {
-					id, v, evs := next()
-					if _, err := store.Append(ctx, eventstore.Commit{AggregateID: id, Version: v, Events: evs}); err != nil {
-						return err
-					}
-				}
-				return nil
+			func() error {
+				id, v, evs := next(&storeN)
+				_, err := store.Append(ctx, eventstore.Commit{AggregateID: id, Version: v, Events: evs})
+				return err
 			})
 	}
 	for _, shape := range []struct{ commits, events int }{{1000, 1}, {100, 10}} {
@@ -286,23 +298,9 @@ func BenchmarkFloor(b *testing.B) {
 			}
 			return err
 		}
-		floorPair(b, fmt.Sprintf("Query/commits=%d/events=%d", shape.commits, shape.events), shape.commits,
-			func(b *testing.B) error {
-				for b.Loop() {
-					if err := read(bareQuery(ctx, client, aggregateQuery(table, "account#1"))); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
-			func(b *testing.B) error {
-				for b.Loop() {
-					if err := read(countEvents(store.Query(ctx, "account#1", 0))); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
+		floorPair(b, fmt.Sprintf("Query/commits=%d/events=%d", shape.commits, shape.events), shape.commits, 2,
+			func() error { return read(bareQuery(ctx, client, aggregateQuery(table, "account#1"))) },
+			func() error { return read(countEvents(store.Query(ctx, "account#1", 0))) })
 	}
 	const commits, perCommit = 2000, 10
 	store, client, table := newFloorTable(b)
@@ -317,31 +315,19 @@ func BenchmarkFloor(b *testing.B) {
 		}
 		return err
 	}
-	floorPair(b, "Scan/shards=4", commits,
-		func(b *testing.B) error {
-			for b.Loop() {
-				total := 0
-				for shard := range eventstore.DefaultScanShards {
-					n, err := bareQuery(ctx, client, shardQuery(table, shard))
-					if err != nil {
-						return err
-					}
-					total += n
-				}
-				if err := want(total, nil); err != nil {
+	floorPair(b, "Scan/shards=4", commits, 1,
+		func() error {
+			total := 0
+			for shard := range eventstore.DefaultScanShards {
+				n, err := bareQuery(ctx, client, shardQuery(table, shard))
+				if err != nil {
 					return err
 				}
+				total += n
 			}
-			return nil
+			return want(total, nil)
 		},
-		func(b *testing.B) error {
-			for b.Loop() {
-				if err := want(countEvents(store.Scan(ctx, "", eventstore.WithSettle(0)))); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		func() error { return want(countEvents(store.Scan(ctx, "", eventstore.WithSettle(0)))) })
 }
 
 // countEvents drains a sequence of commits and counts their events.
