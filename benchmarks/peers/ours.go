@@ -137,10 +137,13 @@ func runOurs(ctx context.Context, endpoint, control, table string, w workload) (
 			})
 		},
 		func() error {
-			return timed("W3write", w.W3.Events, w.W3.Events, func() (bool, string, error) {
-				for v := range w.W3.Events {
-					if err := appendOne("w3", int64(v), events(v, 1)); err != nil {
-						return quiet(err)
+			n := w.W3.Aggregates * w.W3.Events
+			return timed("W3write", n, n, func() (bool, string, error) {
+				for a := range w.W3.Aggregates {
+					for v := range w.W3.Events {
+						if err := appendOne(fmt.Sprintf("w3-%d", a), int64(v), events(v, 1)); err != nil {
+							return quiet(err)
+						}
 					}
 				}
 				return quiet(nil)
@@ -151,7 +154,7 @@ func runOurs(ctx context.Context, endpoint, control, table string, w workload) (
 			return timed("W3", n, n, func() (bool, string, error) {
 				for range w.W3.Reads {
 					got := 0
-					for c, err := range store.Query(ctx, "w3", 0) {
+					for c, err := range store.Query(ctx, "w3-0", 0) {
 						if err != nil {
 							return quiet(err)
 						}
