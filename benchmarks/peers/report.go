@@ -50,52 +50,65 @@ func (r report) rows() []row {
 	rcu := func(p phase) float64 { return p.Usage.RCU / float64(p.Events) }
 	clientPerCommit := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Commits) }
 	serverPerCommit := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Commits) }
+	bothPerCommit := func(p phase) float64 { return (p.CPU + p.Usage.ServerCPU) * 1e6 / float64(p.Commits) }
 	clientPerEvent := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Events) }
 	serverPerEvent := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Events) }
 	otherLoad := func(p phase) float64 { return p.Usage.otherCPU(p.CPU) / p.Seconds }
+	// appendCPU are the CPU rows of an append phase, per commit.
+	appendCPU := func(phase string) []row {
+		return []row{
+			{phase: phase, metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "client + DynamoDB Local CPU µs/commit", value: bothPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
+		}
+	}
+	// readCPU are the CPU rows of a read phase, per event.
+	readCPU := func(phase string) []row {
+		return []row{
+			{phase: phase, metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
+			{phase: phase, metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
+			{phase: phase, metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
+		}
+	}
 	w3write := fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events))
 	if w.W3.Aggregates > 1 {
 		w3write = fmt.Sprintf("W3 setup: append %s such aggregates, %s commits each, one commit at a time", num(w.W3.Aggregates), num(w.W3.Events))
 	}
-	return []row{
-		{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
-			phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{phase: "W1a", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
-			phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W1b", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{title: fmt.Sprintf("W2 append: %s commits of %d events, %d writers (castore: pushEventGroup)", num(w.W2.Commits), w.W2.Events, w.Concurrency),
-			phase: "W2", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
-		{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{phase: "W2", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
-			phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
-		{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
-		{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
-		{phase: "W3", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
-		{phase: "W3", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
-		{phase: "W3", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: w3write,
-			phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true},
-		{title: fmt.Sprintf("W4 read all %s events %d times (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), max(1, w.W4.Reads), w.Concurrency),
-			phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
-		{phase: "W4", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(max(1, w.W4.Reads)) }, format: "%.0f"},
-		{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
-		{phase: "W4", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
-		{phase: "W4", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
-		{phase: "W4", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
-			phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"},
-	}
+	var rows []row
+	add := func(r ...row) { rows = append(rows, r...) }
+	add(row{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
+		phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W1a")...)
+	add(row{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
+		phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W1b", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W1b")...)
+	add(row{title: fmt.Sprintf("W2 append: %s commits of %d events, %d writers (castore: pushEventGroup)", num(w.W2.Commits), w.W2.Events, w.Concurrency),
+		phase: "W2", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
+		row{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W2")...)
+	add(row{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
+		phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		row{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
+		row{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true})
+	add(readCPU("W3")...)
+	add(row{title: w3write,
+		phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true})
+	add(appendCPU("W3write")...)
+	add(row{title: fmt.Sprintf("W4 read all %s events %d times (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), max(1, w.W4.Reads), w.Concurrency),
+		phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		row{phase: "W4", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(max(1, w.W4.Reads)) }, format: "%.0f"},
+		row{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true})
+	add(readCPU("W4")...)
+	add(row{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
+		phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"})
+	return rows
 }
 
 // median returns the median over runs of f applied to the phase named
