@@ -179,7 +179,7 @@ func (r report) write(out io.Writer) {
 	}
 	r.writeTargets(out)
 	r.writeChecks(out)
-	fmt.Fprintf(out, "\n%s\n", notes)
+	fmt.Fprintf(out, "\n%s%s\n", notes, r.warmNote())
 }
 
 func cell(format string, v float64, ok bool) string {
@@ -343,6 +343,26 @@ const notes = `Notes:
 - Each store runs in a process of its own (eventstore: this program with -runner), which reports its CPU time per
   phase; the driver reads DynamoDB Local's from /proc. Store and DynamoDB Local share the machine's CPUs.
 `
+
+// warmNote is the note on the warm-up of each store's process and on how
+// long the timed workloads last.
+func (r report) warmNote() string {
+	w := r.W.Warm
+	s := fmt.Sprintf(`- The measured runs start after an untimed warm-up of each store's process, the same for every store, so that no
+  timed workload pays for the process's start (JIT, SDK, connections): %s 1-event commits and %s commits of %d
+  events with %d writers, %s sequential commits to one aggregate and %s reads of it, on aggregates of its own (warm-...);
+  its %s events stay in the table and W4 reads them too.
+`, num(w.Singles), num(w.Groups), w.Events, r.W.Concurrency, num(w.Versions), num(w.Reads),
+		num(w.Singles+w.Groups*w.Events+w.Versions))
+	if !r.Sized {
+		return s + "  The workloads were not sized (-warmup=false): they are the issue's, times -scale.\n"
+	}
+	return s + fmt.Sprintf(`  Each timed workload (W1a, W1b, W2, W3 setup, W3, W4) is sized from two smaller, unreported passes of every store to
+  last %g × %g s for the fastest; if a measured run of any store still lasts under %g s, that workload grows by
+  (%g s / its shortest time) × %g and the measured runs of every store start again (at most %d times; Checks says when).
+  To last long enough, W3 setup writes more aggregates of %s commits, not a longer one: the aggregate W3 reads keeps its size.
+`, sizeMargin, r.MinSeconds, r.MinSeconds, r.MinSeconds, growth, maxGrowths, num(r.W.W3.Events))
+}
 
 // environment describes the machine and the versions under test.
 func environment(dir, node string) []string {
