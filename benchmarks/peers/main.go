@@ -340,11 +340,11 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 		var parts []string
 		for _, name := range timedPhases {
 			if t, ok := short[name]; ok {
-				parts = append(parts, fmt.Sprintf("%s lasted %.1f s", name, t))
+				parts = append(parts, fmt.Sprintf("%s %.2f s", name, t))
 			}
 		}
-		line := fmt.Sprintf("attempt %d: %s, under %g s; grown to %s, and the measured runs started again",
-			attempt+1, strings.Join(parts, ", "), minSeconds, grown.describe(w))
+		line := fmt.Sprintf("attempt %d: a run lasted under %g s (shortest runs: %s); grown to %s, and the measured runs started again",
+			attempt+1, minSeconds, strings.Join(parts, ", "), grown.describe(w))
 		log.Print(line)
 		sizing = append(sizing, line)
 		w = grown
@@ -382,10 +382,12 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 
 // Sizing: the measured runs are sized to last sizeMargin × -minseconds
 // from the second sizing pass; if one still lasts under -minseconds, its
-// workload grows by minseconds/seconds × growth and the measured runs start
-// again, at most maxGrowths times.
+// workload, and any other that lasted under nearMiss × -minseconds, grows
+// by minseconds/seconds × growth and the measured runs start again, at
+// most maxGrowths times.
 const (
 	sizeMargin = 1.3
+	nearMiss   = 1.1
 	growth     = 1.25
 	maxGrowths = 2
 )
@@ -393,7 +395,9 @@ const (
 // measure runs every store runs times, in rotating order, on workload w,
 // and returns each store's phases of each run. With stopShort, it stops
 // after the first run that has a timed phase under minSeconds and returns
-// the short phases of the runs so far (see shortPhases).
+// the phases of the runs so far under nearMiss × minSeconds (see
+// shortPhases): those that came close grow too, rather than cause another
+// start.
 func (r runner) measure(w workload, runs int, stopShort bool, minSeconds float64) (map[string][][]phase, map[string]float64, error) {
 	results := map[string][][]phase{}
 	var all [][]phase
@@ -409,7 +413,7 @@ func (r runner) measure(w workload, runs int, stopShort bool, minSeconds float64
 			results[s.Name] = append(results[s.Name], phases)
 			all = append(all, phases)
 			if stopShort && len(shortPhases([][]phase{phases}, minSeconds)) > 0 {
-				return results, shortPhases(all, minSeconds), nil
+				return results, shortPhases(all, minSeconds*nearMiss), nil
 			}
 		}
 	}
