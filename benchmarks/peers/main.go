@@ -199,9 +199,9 @@ var stores = []store{
 func main() {
 	runs := flag.Int("runs", 3, "runs of each store; the table shows medians")
 	scale := flag.Float64("scale", 1, "multiplies the workload's counts")
-	warmup := flag.Bool("warmup", true, "size the workloads: run each store twice first, smaller and unreported (which also\n"+
-		"warms up DynamoDB Local), so that each timed workload lasts -minseconds for every store, and grow a workload\n"+
-		"and measure again if a measured run still lasted less")
+	warmup := flag.Bool("warmup", true, "size the workloads: run each store twice first, unreported (which also warms up\n"+
+		"DynamoDB Local), so that each timed workload lasts -minseconds for every store, and grow a workload and\n"+
+		"measure again if a measured run still lasted less")
 	minSeconds := flag.Float64("minseconds", 5, "with -warmup: the least time each timed workload should last")
 	out := flag.String("out", "", "also write the report to this Markdown file")
 	dir := flag.String("dir", ".", "folder of the runner scripts and their node_modules")
@@ -301,24 +301,26 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 	w := newWorkload(scale)
 	if warmup {
 		// Two passes: the first warms DynamoDB Local's JIT and sizes the
-		// second, which sizes the measured runs from warm timings, with a
-		// margin.
+		// second to last -minseconds, which sizes the measured runs from
+		// warmer timings of phases as long, with a margin: DynamoDB Local
+		// keeps getting faster for minutes, and a short phase is a poor
+		// guide to a long one.
 		cal := newWorkload(scale / 10)
 		for pass := range 2 {
 			fastest := map[string]float64{}
 			for _, s := range stores {
-				log.Printf("sizing pass %d: %s", pass+1, s.Name)
 				phases, err := r.run(s, cal, fmt.Sprintf("sizing%d-%s", pass+1, s.Name))
 				if err != nil {
 					return err
 				}
+				log.Printf("sizing pass %d: %s: %s", pass+1, s.Name, timings(phases))
 				for _, ph := range phases {
 					if t, ok := fastest[ph.Name]; !ok || ph.Seconds < t {
 						fastest[ph.Name] = ph.Seconds
 					}
 				}
 			}
-			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{0.5, sizeMargin}[pass])
+			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{1, sizeMargin}[pass])
 		}
 		w = cal
 	}
@@ -386,9 +388,9 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 // by minseconds/seconds × growth and the measured runs start again, at
 // most maxGrowths times.
 const (
-	sizeMargin = 1.3
-	nearMiss   = 1.1
-	growth     = 1.25
+	sizeMargin = 1.5
+	nearMiss   = 1.2
+	growth     = 1.5
 	maxGrowths = 2
 )
 
@@ -409,7 +411,7 @@ func (r runner) measure(w workload, runs int, stopShort bool, minSeconds float64
 			if err != nil {
 				return nil, nil, err
 			}
-			log.Printf("run %d/%d: %s in %.1fs", i+1, runs, s.Name, time.Since(start).Seconds())
+			log.Printf("run %d/%d: %s in %.1fs: %s", i+1, runs, s.Name, time.Since(start).Seconds(), timings(phases))
 			results[s.Name] = append(results[s.Name], phases)
 			all = append(all, phases)
 			if stopShort && len(shortPhases([][]phase{phases}, minSeconds)) > 0 {
@@ -418,6 +420,17 @@ func (r runner) measure(w workload, runs int, stopShort bool, minSeconds float64
 		}
 	}
 	return results, nil, nil
+}
+
+// timings lists how long the timed phases lasted, for the log.
+func timings(phases []phase) string {
+	var parts []string
+	for _, p := range phases {
+		if slices.Contains(timedPhases, p.Name) {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", p.Name, p.Seconds))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // describe lists the counts of the timed workloads of w that differ from

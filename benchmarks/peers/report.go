@@ -357,12 +357,13 @@ func (r report) warmNote() string {
 	if !r.Sized {
 		return s + "  The workloads were not sized (-warmup=false): they are the issue's, times -scale.\n"
 	}
-	return s + fmt.Sprintf(`  Each timed workload (W1a, W1b, W2, W3 setup, W3, W4) is sized from two smaller, unreported passes of every store to
-  last %g × %g s for the fastest; if a measured run of any store still lasts under %g s, that workload (and any that
-  lasted under %g × %g s) grows by (%g s / its shortest time) × %g and the measured runs of every store start again (at
-  most %d times; Checks says when). To last long enough, W3 setup writes more aggregates of %s commits, not a longer
-  one: the aggregate W3 reads keeps its size.
-`, sizeMargin, r.MinSeconds, r.MinSeconds, nearMiss, r.MinSeconds, r.MinSeconds, growth, maxGrowths, num(r.W.W3.Events))
+	return s + fmt.Sprintf(`  Each timed workload (W1a, W1b, W2, W3 setup, W3, W4) is sized to last %g × %g s for the fastest store, from two
+  unreported passes of every store (a tenth of the workload, then one sized to last %g s); DynamoDB Local keeps getting
+  faster, so if a measured run of any store still lasts under %g s, that workload (and any under %g × %g s) grows by
+  (%g s / its shortest time) × %g and the measured runs of every store start again (at most %d times; Checks says when).
+  To last long enough, W3 setup writes more aggregates of %s commits, not a longer one: the aggregate W3 reads keeps
+  its size.
+`, sizeMargin, r.MinSeconds, r.MinSeconds, r.MinSeconds, nearMiss, r.MinSeconds, r.MinSeconds, growth, maxGrowths, num(r.W.W3.Events))
 }
 
 // environment describes the machine and the versions under test.
