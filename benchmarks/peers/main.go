@@ -14,8 +14,10 @@
 // one more run of each store, unmeasured, through a proxy of this program
 // that reads them from the responses (see proxy.go and capacity.go). The
 // workloads are in runner.js for the Node stores and in ours.go for
-// eventstore. Each store runs -runs times, in rotating order, on a fresh
-// table; the table shows medians.
+// eventstore; each store's process warms up, untimed, before them. Each
+// store runs -runs times, in rotating order, on a fresh table; the table
+// shows medians. Each timed workload is sized to last -minseconds in every
+// run of every store (see run).
 package main
 
 import (
@@ -25,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -48,7 +51,20 @@ type workload struct {
 	Concurrency int               `json:"concurrency"`
 	Types       []string          `json:"types"`
 	Payloads    []json.RawMessage `json:"payloads"`
-	W1a         struct {
+	// Warm is the untimed warm-up at the start of every store's process,
+	// on aggregates of its own (warm-...), so that no timed phase pays for
+	// the process's start (JIT, SDK, connections): Singles 1-event commits
+	// and Groups commits of Events events on as many aggregates,
+	// Concurrency at a time, Versions sequential 1-event commits on one
+	// aggregate, and Reads reads of it. Its events stay in the table.
+	Warm struct {
+		Singles  int `json:"singles"`
+		Groups   int `json:"groups"`
+		Events   int `json:"events"`
+		Versions int `json:"versions"`
+		Reads    int `json:"reads"`
+	} `json:"warm"`
+	W1a struct {
 		Aggregates int `json:"aggregates"`
 	} `json:"w1a"`
 	W1b struct {
@@ -59,9 +75,14 @@ type workload struct {
 		Commits int `json:"commits"`
 		Events  int `json:"events"`
 	} `json:"w2"`
+	// W3write appends Events 1-event commits, one at a time, to each of
+	// Aggregates aggregates in turn (more than one only so that it lasts
+	// long enough: one aggregate stays the size of the issue's); W3 reads
+	// the first of them Reads times.
 	W3 struct {
-		Events int `json:"events"`
-		Reads  int `json:"reads"`
+		Aggregates int `json:"aggregates"`
+		Events     int `json:"events"`
+		Reads      int `json:"reads"`
 	} `json:"w3"`
 	// W4 reads the whole log Reads times.
 	W4 struct {
@@ -74,42 +95,78 @@ type workload struct {
 }
 
 // newWorkload returns the workload of the issue, its counts multiplied by
-// scale (at least 1 each).
+// scale (at least 1 each). The warm-up does not scale: it lasts about a
+// second and a half for eventstore, whatever the workload.
 func newWorkload(scale float64) workload {
 	n := func(v int) int { return max(1, int(float64(v)*scale+0.5)) }
 	w := workload{Concurrency: 16, Types: benchmarks.EventTypes, Payloads: benchmarks.Payloads(1000)}
+	w.Warm.Singles, w.Warm.Groups, w.Warm.Events, w.Warm.Versions, w.Warm.Reads = 1500, 100, 10, 100, 50
 	w.W1a.Aggregates = n(2000)
 	w.W1b.Aggregates, w.W1b.Commits = n(200), 10
 	w.W2.Commits, w.W2.Events = n(500), 10
-	w.W3.Events, w.W3.Reads = n(1000), 20
+	w.W3.Aggregates, w.W3.Events, w.W3.Reads = 1, n(1000), 20
 	w.W4.Reads = 1
 	w.W5.Writers, w.W5.Rounds = 16, n(50)
 	return w
 }
 
-// sized returns w with each phase's count set so that the phase lasts
-// target seconds, from the seconds it lasted (fastest) on workload cal,
-// and never below w's. W4 reads what the others wrote, Reads times.
-func (w workload) sized(cal workload, fastest map[string]float64, target float64) workload {
-	n := func(v, calV int, phase string) int {
-		if t := fastest[phase]; t > 0 {
-			return max(v, int(float64(calV)*target/t+0.5))
+// timedPhases are the phases sized to last -minseconds; W5's size is its
+// number of rounds.
+var timedPhases = []string{"W1a", "W1b", "W2", "W3write", "W3", "W4"}
+
+// sized returns w with the count of each phase in seconds set so that the
+// phase lasts target seconds, from the seconds it lasted on workload cal,
+// and never below w's. The other counts (events per commit, events of an
+// W3 aggregate) are w's. W4 reads what the others wrote, so it is sized
+// last, from the others' new counts.
+func (w workload) sized(cal workload, seconds map[string]float64, target float64) workload {
+	// count returns how many units of unit items (commits or events) last
+	// target seconds, if the phase did calItems in seconds[phase].
+	count := func(v int, phase string, calItems, unit int) int {
+		t := seconds[phase]
+		if t <= 0 || unit <= 0 {
+			return v
 		}
-		return v
+		return max(v, int(math.Ceil(float64(calItems)*target/t/float64(unit)-1e-9)))
 	}
-	w.W1a.Aggregates = n(w.W1a.Aggregates, cal.W1a.Aggregates, "W1a")
-	w.W1b.Aggregates = n(w.W1b.Aggregates, cal.W1b.Aggregates, "W1b")
-	w.W2.Commits = n(w.W2.Commits, cal.W2.Commits, "W2")
-	w.W3.Reads = n(w.W3.Reads, cal.W3.Reads, "W3")
-	// W4 reads everything written, which grows with the phases above.
-	w.W4.Reads = n(w.W4.Reads, cal.W4.Reads, "W4") * cal.written() / w.written()
-	w.W4.Reads = max(1, w.W4.Reads)
+	w.W1a.Aggregates = count(w.W1a.Aggregates, "W1a", cal.W1a.Aggregates, 1)
+	w.W1b.Aggregates = count(w.W1b.Aggregates, "W1b", cal.W1b.Aggregates*cal.W1b.Commits, w.W1b.Commits)
+	w.W2.Commits = count(w.W2.Commits, "W2", cal.W2.Commits*cal.W2.Events, w.W2.Events)
+	w.W3.Aggregates = count(w.W3.Aggregates, "W3write", cal.W3.Aggregates*cal.W3.Events, w.W3.Events)
+	w.W3.Reads = count(w.W3.Reads, "W3", cal.W3.Reads*cal.W3.Events, w.W3.Events)
+	w.W4.Reads = count(max(1, w.W4.Reads), "W4", max(1, cal.W4.Reads)*cal.written(), w.written())
 	return w
 }
 
-// written is the number of events W1 to W3 write, which W4 reads.
+// grown returns w with each workload of short, a timed phase that lasted
+// under minSeconds (its shortest time), grown by minSeconds/shortest ×
+// growth.
+func (w workload) grown(short map[string]float64, minSeconds, growth float64) workload {
+	return w.sized(w, short, minSeconds*growth)
+}
+
+// shortPhases returns the shortest time of each timed phase of runs that
+// lasted under minSeconds.
+func shortPhases(runs [][]phase, minSeconds float64) map[string]float64 {
+	short := map[string]float64{}
+	for _, run := range runs {
+		for _, p := range run {
+			if !slices.Contains(timedPhases, p.Name) || p.Seconds >= minSeconds {
+				continue
+			}
+			if t, ok := short[p.Name]; !ok || p.Seconds < t {
+				short[p.Name] = p.Seconds
+			}
+		}
+	}
+	return short
+}
+
+// written is the number of events the warm-up and W1 to W3 write, which
+// W4 reads.
 func (w workload) written() int {
-	return w.W1a.Aggregates + w.W1b.Aggregates*w.W1b.Commits + w.W2.Commits*w.W2.Events + w.W3.Events
+	return w.Warm.Singles + w.Warm.Groups*w.Warm.Events + w.Warm.Versions +
+		w.W1a.Aggregates + w.W1b.Aggregates*w.W1b.Commits + w.W2.Commits*w.W2.Events + w.W3.Aggregates*w.W3.Events
 }
 
 // phase is one timed step of a run, as runner.js reports it.
@@ -142,9 +199,10 @@ var stores = []store{
 func main() {
 	runs := flag.Int("runs", 3, "runs of each store; the table shows medians")
 	scale := flag.Float64("scale", 1, "multiplies the workload's counts")
-	warmup := flag.Bool("warmup", true, "run each store once at scale/10 first, unreported, to warm up DynamoDB Local\n"+
-		"and to size each workload so that it lasts -minseconds for the fastest store")
-	minSeconds := flag.Float64("minseconds", 5, "with -warmup: the least time each workload should last")
+	warmup := flag.Bool("warmup", true, "size the workloads: run each store twice first, unreported (which also warms up\n"+
+		"DynamoDB Local), so that each timed workload lasts -minseconds for every store, and grow a workload and\n"+
+		"measure again if a measured run still lasted less")
+	minSeconds := flag.Float64("minseconds", 5, "with -warmup: the least time each timed workload should last")
 	out := flag.String("out", "", "also write the report to this Markdown file")
 	dir := flag.String("dir", ".", "folder of the runner scripts and their node_modules")
 	node := flag.String("node", "node", "Node.js command")
@@ -243,39 +301,55 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 	w := newWorkload(scale)
 	if warmup {
 		// Two passes: the first warms DynamoDB Local's JIT and sizes the
-		// second, which sizes the measured runs from warm timings.
+		// second to last -minseconds, which sizes the measured runs from
+		// warmer timings of phases as long, with a margin: DynamoDB Local
+		// keeps getting faster for minutes, and a short phase is a poor
+		// guide to a long one.
 		cal := newWorkload(scale / 10)
 		for pass := range 2 {
 			fastest := map[string]float64{}
 			for _, s := range stores {
-				log.Printf("warm-up %d: %s", pass+1, s.Name)
-				phases, err := r.run(s, cal, fmt.Sprintf("warmup%d-%s", pass+1, s.Name))
+				phases, err := r.run(s, cal, fmt.Sprintf("sizing%d-%s", pass+1, s.Name))
 				if err != nil {
 					return err
 				}
+				log.Printf("sizing pass %d: %s: %s", pass+1, s.Name, timings(phases))
 				for _, ph := range phases {
 					if t, ok := fastest[ph.Name]; !ok || ph.Seconds < t {
 						fastest[ph.Name] = ph.Seconds
 					}
 				}
 			}
-			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{0.5, 1.2}[pass])
+			cal = newWorkload(scale).sized(cal, fastest, minSeconds*[]float64{1, sizeMargin}[pass])
 		}
 		w = cal
 	}
-	results := map[string][][]phase{}
+	var results map[string][][]phase
+	var sizing []string
 	started := time.Now()
-	for i := range runs {
-		for j := range stores {
-			s := stores[(i+j)%len(stores)]
-			start := time.Now()
-			phases, err := r.run(s, w, fmt.Sprintf("bench-%s-%d", s.Name, i))
-			if err != nil {
-				return err
-			}
-			log.Printf("run %d/%d: %s in %.1fs", i+1, runs, s.Name, time.Since(start).Seconds())
-			results[s.Name] = append(results[s.Name], phases)
+	for attempt := 0; ; attempt++ {
+		var short map[string]float64
+		results, short, err = r.measure(w, runs, warmup && attempt < maxGrowths, minSeconds)
+		if err != nil {
+			return err
 		}
+		if len(short) == 0 {
+			break
+		}
+		// A measured run was too short: grow those workloads and measure
+		// again, all stores, so that every store runs the same workload.
+		grown := w.grown(short, minSeconds, growth)
+		var parts []string
+		for _, name := range timedPhases {
+			if t, ok := short[name]; ok {
+				parts = append(parts, fmt.Sprintf("%s %.2f s", name, t))
+			}
+		}
+		line := fmt.Sprintf("attempt %d: a run lasted under %g s (shortest runs: %s); grown to %s, and the measured runs started again",
+			attempt+1, minSeconds, strings.Join(parts, ", "), grown.describe(w))
+		log.Print(line)
+		sizing = append(sizing, line)
+		w = grown
 	}
 	// The counting run: once more each store, through the proxy, for the
 	// requests and capacity that the measured runs, going straight to
@@ -298,7 +372,7 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 			}
 		}
 	}
-	rep := report{W: w, Runs: runs, MinSeconds: minSeconds, Results: results, Elapsed: time.Since(started), Env: environment(dir, node)}
+	rep := report{W: w, Runs: runs, MinSeconds: minSeconds, Sized: warmup, Sizing: sizing, Results: results, Elapsed: time.Since(started), Env: environment(dir, node)}
 	var buf bytes.Buffer
 	rep.write(&buf)
 	os.Stdout.Write(buf.Bytes())
@@ -306,6 +380,78 @@ func run(runs int, scale float64, warmup bool, minSeconds float64, out, dir, nod
 		return os.WriteFile(out, buf.Bytes(), 0o644)
 	}
 	return nil
+}
+
+// Sizing: the measured runs are sized to last sizeMargin × -minseconds
+// from the second sizing pass; if one still lasts under -minseconds, its
+// workload, and any other that lasted under nearMiss × -minseconds, grows
+// by minseconds/seconds × growth and the measured runs start again, at
+// most maxGrowths times.
+const (
+	sizeMargin = 1.5
+	nearMiss   = 1.2
+	growth     = 1.5
+	maxGrowths = 2
+)
+
+// measure runs every store runs times, in rotating order, on workload w,
+// and returns each store's phases of each run. With stopShort, it stops
+// after the first run that has a timed phase under minSeconds and returns
+// the phases of the runs so far under nearMiss × minSeconds (see
+// shortPhases): those that came close grow too, rather than cause another
+// start.
+func (r runner) measure(w workload, runs int, stopShort bool, minSeconds float64) (map[string][][]phase, map[string]float64, error) {
+	results := map[string][][]phase{}
+	var all [][]phase
+	for i := range runs {
+		for j := range stores {
+			s := stores[(i+j)%len(stores)]
+			start := time.Now()
+			phases, err := r.run(s, w, fmt.Sprintf("bench-%s-%d", s.Name, i))
+			if err != nil {
+				return nil, nil, err
+			}
+			log.Printf("run %d/%d: %s in %.1fs: %s", i+1, runs, s.Name, time.Since(start).Seconds(), timings(phases))
+			results[s.Name] = append(results[s.Name], phases)
+			all = append(all, phases)
+			if stopShort && len(shortPhases([][]phase{phases}, minSeconds)) > 0 {
+				return results, shortPhases(all, minSeconds*nearMiss), nil
+			}
+		}
+	}
+	return results, nil, nil
+}
+
+// timings lists how long the timed phases lasted, for the log.
+func timings(phases []phase) string {
+	var parts []string
+	for _, p := range phases {
+		if slices.Contains(timedPhases, p.Name) {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", p.Name, p.Seconds))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describe lists the counts of the timed workloads of w that differ from
+// old's.
+func (w workload) describe(old workload) string {
+	var parts []string
+	add := func(changed bool, format string, args ...any) {
+		if changed {
+			parts = append(parts, fmt.Sprintf(format, args...))
+		}
+	}
+	add(w.W1a != old.W1a, "W1a %s aggregates", num(w.W1a.Aggregates))
+	add(w.W1b != old.W1b, "W1b %s aggregates", num(w.W1b.Aggregates))
+	add(w.W2 != old.W2, "W2 %s commits", num(w.W2.Commits))
+	add(w.W3.Aggregates != old.W3.Aggregates, "W3write %s aggregates", num(w.W3.Aggregates))
+	add(w.W3.Reads != old.W3.Reads, "W3 %s reads", num(w.W3.Reads))
+	add(w.W4 != old.W4, "W4 %s reads", num(w.W4.Reads))
+	if len(parts) == 0 {
+		return "the same counts"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // runner runs one store's workloads on a fresh table of the DynamoDB at

@@ -19,11 +19,16 @@ import (
 type report struct {
 	W    workload
 	Runs int
-	// MinSeconds is the least time each workload was sized to last.
+	// MinSeconds is the least time each timed workload should last.
 	MinSeconds float64
-	Results    map[string][][]phase // store name -> runs -> phases
-	Elapsed    time.Duration
-	Env        []string
+	// Sized tells whether the workloads were sized to last MinSeconds (the
+	// driver's -warmup); Sizing lists the times they were grown after a
+	// measured run lasted less.
+	Sized   bool
+	Sizing  []string
+	Results map[string][][]phase // store name -> runs -> phases
+	Elapsed time.Duration
+	Env     []string
 }
 
 // row is one line of the table: a metric of one phase.
@@ -45,48 +50,65 @@ func (r report) rows() []row {
 	rcu := func(p phase) float64 { return p.Usage.RCU / float64(p.Events) }
 	clientPerCommit := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Commits) }
 	serverPerCommit := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Commits) }
+	bothPerCommit := func(p phase) float64 { return (p.CPU + p.Usage.ServerCPU) * 1e6 / float64(p.Commits) }
 	clientPerEvent := func(p phase) float64 { return p.CPU * 1e6 / float64(p.Events) }
 	serverPerEvent := func(p phase) float64 { return p.Usage.ServerCPU * 1e6 / float64(p.Events) }
 	otherLoad := func(p phase) float64 { return p.Usage.otherCPU(p.CPU) / p.Seconds }
-	return []row{
-		{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
-			phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{phase: "W1a", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
-		{phase: "W1a", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
-			phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W1b", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{title: fmt.Sprintf("W2 append: %s commits of %d events, %d writers (castore: pushEventGroup)", num(w.W2.Commits), w.W2.Events, w.Concurrency),
-			phase: "W2", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
-		{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
-		{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true},
-		{phase: "W2", metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
-		{phase: "W2", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
-			phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
-		{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
-		{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
-		{phase: "W3", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
-		{phase: "W3", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
-		{phase: "W3", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events)),
-			phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true},
-		{title: fmt.Sprintf("W4 read all %s events %d times (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), max(1, w.W4.Reads), w.Concurrency),
-			phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
-		{phase: "W4", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(max(1, w.W4.Reads)) }, format: "%.0f"},
-		{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true},
-		{phase: "W4", metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
-		{phase: "W4", metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
-		{phase: "W4", metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
-		{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
-			phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"},
+	// appendCPU are the CPU rows of an append phase, per commit.
+	appendCPU := func(phase string) []row {
+		return []row{
+			{phase: phase, metric: "client CPU µs/commit", value: clientPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "DynamoDB Local CPU µs/commit", value: serverPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "client + DynamoDB Local CPU µs/commit", value: bothPerCommit, format: "%.0f", ratio: true},
+			{phase: phase, metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
+		}
 	}
+	// readCPU are the CPU rows of a read phase, per event.
+	readCPU := func(phase string) []row {
+		return []row{
+			{phase: phase, metric: "client CPU µs/event", value: clientPerEvent, format: "%.1f", ratio: true},
+			{phase: phase, metric: "DynamoDB Local CPU µs/event", value: serverPerEvent, format: "%.1f", ratio: true},
+			{phase: phase, metric: "other load on the machine, cores", value: otherLoad, format: "%.2f"},
+		}
+	}
+	w3write := fmt.Sprintf("W3 setup: append those %s commits one at a time", num(w.W3.Events))
+	if w.W3.Aggregates > 1 {
+		w3write = fmt.Sprintf("W3 setup: append %s such aggregates, %s commits each, one commit at a time", num(w.W3.Aggregates), num(w.W3.Events))
+	}
+	var rows []row
+	add := func(r ...row) { rows = append(rows, r...) }
+	add(row{title: fmt.Sprintf("W1a append: %s aggregates × 1 commit of 1 event, %d writers", num(w.W1a.Aggregates), w.Concurrency),
+		phase: "W1a", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W1a", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W1a", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W1a")...)
+	add(row{title: fmt.Sprintf("W1b append: %s aggregates × %d sequential 1-event commits, %d writers", num(w.W1b.Aggregates), w.W1b.Commits, w.Concurrency),
+		phase: "W1b", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W1b", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W1b", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W1b")...)
+	add(row{title: fmt.Sprintf("W2 append: %s commits of %d events, %d writers (castore: pushEventGroup)", num(w.W2.Commits), w.W2.Events, w.Concurrency),
+		phase: "W2", metric: "commits/s", value: commitsPerS, format: "%.0f", ratio: true},
+		row{phase: "W2", metric: "events/s", value: eventsPerS, format: "%.0f"},
+		row{phase: "W2", metric: "requests/commit", value: reqPerCommit, format: "%.2f"},
+		row{phase: "W2", metric: "WCU/event", value: wcu, format: "%.2f", ratio: true})
+	add(appendCPU("W2")...)
+	add(row{title: fmt.Sprintf("W3 read one aggregate of %s 1-event commits, %d times", num(w.W3.Events), w.W3.Reads),
+		phase: "W3", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		row{phase: "W3", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(w.W3.Reads) }, format: "%.2f"},
+		row{phase: "W3", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true})
+	add(readCPU("W3")...)
+	add(row{title: w3write,
+		phase: "W3write", metric: "ms/commit", value: func(p phase) float64 { return p.Seconds * 1000 / float64(p.Commits) }, format: "%.2f", ratio: true})
+	add(appendCPU("W3write")...)
+	add(row{title: fmt.Sprintf("W4 read all %s events %d times (bakerface: scan; castore: listAggregateIds + getEvents ×%d)", num(w.written()), max(1, w.W4.Reads), w.Concurrency),
+		phase: "W4", metric: "events/s", value: eventsPerS, format: "%.0f", ratio: true},
+		row{phase: "W4", metric: "requests/read", value: func(p phase) float64 { return float64(p.Usage.Requests) / float64(max(1, w.W4.Reads)) }, format: "%.0f"},
+		row{phase: "W4", metric: "RCU/event", value: rcu, format: "%.4f", ratio: true})
+	add(readCPU("W4")...)
+	add(row{title: fmt.Sprintf("W5 %d writers race for the next version, %d rounds", w.W5.Writers, w.W5.Rounds),
+		phase: "W5", metric: "rounds with 1 winner", value: func(p phase) float64 { return float64(p.RoundsOK) }, format: "%.0f"})
+	return rows
 }
 
 // median returns the median over runs of f applied to the phase named
@@ -112,10 +134,15 @@ func (r report) median(store, name string, f func(phase) float64) (float64, bool
 
 func (r report) write(out io.Writer) {
 	fmt.Fprintf(out, "# Peer comparison\n\n")
+	sizedTo := ""
+	if r.Sized {
+		sizedTo = fmt.Sprintf(", each timed workload sized to last at least %g s in every run of every store (Checks lists any that did not)", r.MinSeconds)
+	}
 	fmt.Fprintf(out, "`make bench-peers`: the same workloads on eventstore and two DynamoDB event stores from the npm registry, on one DynamoDB Local, "+
-		"each talking to DynamoDB Local directly. Median of %d runs per store, rotating order, fresh table each run, each workload sized to last at least %.0f s "+
-		"for the fastest store; %s in all. Requests and capacity come from one more run of each store through a counting proxy (see the notes).\n\n",
-		r.Runs, r.MinSeconds, r.Elapsed.Round(time.Second))
+		"each talking to DynamoDB Local directly. Median of %d runs per store, rotating order, fresh table each run, "+
+		"each store's process warmed up before its timed workloads%s; %s in all. "+
+		"Requests and capacity come from one more run of each store through a counting proxy (see the notes).\n\n",
+		r.Runs, sizedTo, r.Elapsed.Round(time.Second))
 	for _, e := range r.Env {
 		fmt.Fprintf(out, "- %s\n", e)
 	}
@@ -152,7 +179,7 @@ func (r report) write(out io.Writer) {
 	}
 	r.writeTargets(out)
 	r.writeChecks(out)
-	fmt.Fprintf(out, "\n%s\n", notes)
+	fmt.Fprintf(out, "\n%s%s\n", notes, r.warmNote())
 }
 
 func cell(format string, v float64, ok bool) string {
@@ -245,8 +272,8 @@ func (r report) writeChecks(out io.Writer) {
 		for i, run := range r.Results[s.Name] {
 			for _, p := range run {
 				mismatches += p.Usage.Mismatches
-				if p.Seconds < r.MinSeconds && p.Name != "W5" && p.Name != "W3write" {
-					lines = append(lines, fmt.Sprintf("run %d %s lasted %.1f s, under %.0f s", i+1, p.Name, p.Seconds, r.MinSeconds))
+				if p.Seconds < r.MinSeconds && slices.Contains(timedPhases, p.Name) {
+					lines = append(lines, fmt.Sprintf("run %d %s lasted %.1f s, under %g s", i+1, p.Name, p.Seconds, r.MinSeconds))
 				}
 				if !p.OK || (p.Name == "W5" && i == 0) {
 					status := "ok"
@@ -269,6 +296,9 @@ func (r report) writeChecks(out io.Writer) {
 			lines = append(lines, fmt.Sprintf("%d PutItems whose computed WCU differs from DynamoDB Local's", mismatches))
 		}
 		fmt.Fprintf(out, "- %s: %s\n", s.Label, strings.Join(lines, "; "))
+	}
+	for _, line := range r.Sizing {
+		fmt.Fprintf(out, "- sizing, %s.\n", line)
 	}
 	if run := r.Results["castore"]; len(run) > 0 {
 		for _, p := range run[0] {
@@ -313,6 +343,28 @@ const notes = `Notes:
 - Each store runs in a process of its own (eventstore: this program with -runner), which reports its CPU time per
   phase; the driver reads DynamoDB Local's from /proc. Store and DynamoDB Local share the machine's CPUs.
 `
+
+// warmNote is the note on the warm-up of each store's process and on how
+// long the timed workloads last.
+func (r report) warmNote() string {
+	w := r.W.Warm
+	s := fmt.Sprintf(`- The measured runs start after an untimed warm-up of each store's process, the same for every store, so that no
+  timed workload pays for the process's start (JIT, SDK, connections): %s 1-event commits and %s commits of %d
+  events with %d writers, %s sequential commits to one aggregate and %s reads of it, on aggregates of its own (warm-...);
+  its %s events stay in the table and W4 reads them too.
+`, num(w.Singles), num(w.Groups), w.Events, r.W.Concurrency, num(w.Versions), num(w.Reads),
+		num(w.Singles+w.Groups*w.Events+w.Versions))
+	if !r.Sized {
+		return s + "  The workloads were not sized (-warmup=false): they are the issue's, times -scale.\n"
+	}
+	return s + fmt.Sprintf(`  Each timed workload (W1a, W1b, W2, W3 setup, W3, W4) is sized to last %g × %g s for the fastest store, from two
+  unreported passes of every store (a tenth of the workload, then one sized to last %g s); DynamoDB Local keeps getting
+  faster, so if a measured run of any store still lasts under %g s, that workload (and any under %g × %g s) grows by
+  (%g s / its shortest time) × %g and the measured runs of every store start again (at most %d times; Checks says when).
+  To last long enough, W3 setup writes more aggregates of %s commits, not a longer one: the aggregate W3 reads keeps
+  its size.
+`, sizeMargin, r.MinSeconds, r.MinSeconds, r.MinSeconds, nearMiss, r.MinSeconds, r.MinSeconds, growth, maxGrowths, num(r.W.W3.Events))
+}
 
 // environment describes the machine and the versions under test.
 func environment(dir, node string) []string {
