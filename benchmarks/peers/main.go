@@ -209,6 +209,7 @@ func main() {
 	only := flag.String("stores", "", "comma-separated names of the stores to run (default: all)")
 	candidate := flag.String("candidate", "", "also run eventstore's workloads with this build of the program\n"+
 		"(go build -o FILE ./benchmarks/peers on a changed library), as store \"candidate\"")
+	candidateLabel := flag.String("candidate-label", "eventstore (candidate)", "the candidate's column heading, e.g. \"eventstore before\"")
 	// The driver runs eventstore's workloads in a process of its own, as a
 	// Node store's: this program with -runner and the arguments runner.js
 	// takes.
@@ -225,7 +226,7 @@ func main() {
 		err = runOursMain(*endpoint, *control, *workloadFile, *table)
 	} else if err = selectStores(*only); err == nil {
 		if *candidate != "" {
-			stores = append(stores, store{Name: "candidate", Label: "eventstore (candidate)", Bin: *candidate})
+			stores = append(stores, store{Name: "candidate", Label: *candidateLabel, Bin: *candidate})
 		}
 		err = run(*runs, *scale, *warmup, *minSeconds, *out, *dir, *node)
 	}
