@@ -25,6 +25,7 @@ package eventstore
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,7 +36,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/klauspost/compress/flate"
 )
 
 // Attribute names of a commit item (see the table layout in doc.go).
@@ -279,10 +279,6 @@ func eventsSizeHint(events []Event) int {
 	return n
 }
 
-// DEFLATE is klauspost/compress's: at BestSpeed it writes the same sizes
-// as the standard library's compress/flate in about two thirds of the time
-// (BenchmarkCodec, 10 and 100 events: encode -31 to -34 %, decode -26 to
-// -28 %), and either reads what the other wrote.
 var deflaters = sync.Pool{New: func() any {
 	w, _ := flate.NewWriter(nil, flate.BestSpeed) // only fails on a bad level
 	return w

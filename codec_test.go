@@ -1,8 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
-	stdflate "compress/flate"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,30 +131,6 @@ func TestDecodeRefusesInflationBomb(t *testing.T) {
 	bomb := deflate([]byte(`[{"t":"x","d":"` + strings.Repeat("a", maxDecodedEvents) + `"}]`))
 	if _, err := decodeEvents(&types.AttributeValueMemberB{Value: bomb}); err == nil {
 		t.Fatal("decoded a payload inflating past the limit")
-	}
-}
-
-// Items written before the store compressed with klauspost/compress were
-// compressed by the standard library's compress/flate: both write DEFLATE,
-// and the store reads either.
-func TestDecodesStandardLibraryDeflate(t *testing.T) {
-	raw := []byte(`[{"t":"opened","d":{"owner":"ada"}},{"t":"deposited","d":{"amount":` + strings.Repeat("1", 3000) + `}}]`)
-	var buf bytes.Buffer
-	w, _ := stdflate.NewWriter(&buf, stdflate.BestSpeed)
-	w.Write(raw)
-	w.Close()
-	events, err := decodeEvents(&types.AttributeValueMemberB{Value: buf.Bytes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(events) != 2 || events[0].Type != "opened" || len(events[1].Data) != len(`{"amount":}`)+3000 {
-		t.Fatalf("decoded %+v", events)
-	}
-	// And what the store writes, the standard library reads.
-	r := stdflate.NewReader(bytes.NewReader(deflate(raw)))
-	var back bytes.Buffer
-	if _, err := back.ReadFrom(r); err != nil || !bytes.Equal(back.Bytes(), raw) {
-		t.Fatalf("compress/flate read back %d bytes, %v", back.Len(), err)
 	}
 }
 

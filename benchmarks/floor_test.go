@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/klauspost/compress/flate"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/dynacommit/eventstore"
@@ -40,8 +40,7 @@ type bareEvent struct {
 
 // bareItem is the item of a commit, as the store builds it with its
 // default Config: the events as a JSON string, or DEFLATE-compressed
-// (BestSpeed, with klauspost/compress as the store) as binary when that
-// costs fewer write units, the
+// (BestSpeed) as binary when that costs fewer write units, the
 // aggregateShard attribute on version 0, and on a later version prev, the
 // CommitID of the version before (any ULID here: it costs the same).
 func bareItem(id string, version int64, events []eventstore.Event, shards int) map[string]types.AttributeValue {
