@@ -99,20 +99,31 @@ func (o *scanOptions) reportCheckpoint(checkpoint string) {
 type liveTail struct {
 	s        *Store
 	o        scanOptions
-	yield    func(Commit, error) bool
+	yield    func(Commit, error) bool // the caller's, until it returns false; see tailLive
+	stopped  bool                     // the caller stopped ranging: yield nothing more
 	w        string
-	yielded  map[commitKey]struct{} // commits > w yielded
-	held     map[commitKey]Commit   // commits waiting for their predecessor, by its key
-	heldKeys map[commitKey]struct{} // keys of held commits
-	lastPoll time.Time              // reader time of the previous poll; zero before the first
-	lastBack time.Time              // reader time of the previous backtrack
+	yielded  map[commitKey]struct{}  // commits > w yielded
+	held     map[commitKey]Commit    // commits waiting for their predecessor, by its key
+	heldKeys map[commitKey]commitKey // keys of held commits, to their predecessors' keys
+	lastPoll time.Time               // reader time of the previous poll; zero before the first
+	lastBack time.Time               // reader time of the previous backtrack
 }
 
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
 // tail".
 func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
-	t := &liveTail{s: s, o: o, yield: yield, w: after,
-		yielded: map[commitKey]struct{}{}, held: map[commitKey]Commit{}, heldKeys: map[commitKey]struct{}{}}
+	t := &liveTail{s: s, o: o, w: after,
+		yielded: map[commitKey]struct{}{}, held: map[commitKey]Commit{}, heldKeys: map[commitKey]commitKey{}}
+	// Once the caller's loop body returns false, Go forbids calling it
+	// again: every path that yields goes through t.yield, and the loop
+	// below ends as soon as t.stopped is set.
+	t.yield = func(c Commit, err error) bool {
+		if t.stopped {
+			return false
+		}
+		t.stopped = !yield(c, err)
+		return !t.stopped
+	}
 	idle := backoff.NewExponentialBackOff()
 	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
 	idle.RandomizationFactor = 0.2
@@ -122,10 +133,10 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 	for {
 		progressed, err := t.poll(ctx)
 		switch {
-		case ctx.Err() != nil:
+		case t.stopped, ctx.Err() != nil:
 			return
 		case err != nil && !retry.Transient(err):
-			yield(Commit{}, err)
+			t.yield(Commit{}, err)
 			return
 		case err == nil:
 			t.o.reportCaughtUp()
@@ -143,50 +154,69 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 // sets the watermark to its horizon; false when the Tail is over.
 func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
 	for {
-		lo, err := scanStart(t.w)
-		if err != nil {
+		err := t.readSettled(ctx, true)
+		switch {
+		case t.stopped || ctx.Err() != nil:
+			return false
+		case err != nil && !retry.Transient(err):
 			t.yield(Commit{}, err)
 			return false
-		}
-		now := t.s.cfg.now()
-		horizon := liveHorizon(now, t.o.settle).String()
-		var failed error
-		stopped := false
-		cp := checkpoints{report: func(id string) { t.advance(id) }}
-		t.s.scan(ctx, lo, t.o.settle, true, func(c Commit, err error) bool {
-			if err != nil {
-				failed = err
-				return false
-			}
-			k := keyOfCommit(c)
-			if _, dup := t.yielded[k]; dup { // yielded by a pass cut short
-				return true
-			}
-			settled := c.CommitID <= horizon // scan's own horizon is a little later
-			if settled {
-				cp.before(c.CommitID)
-			}
-			t.yielded[k] = struct{}{}
-			stopped = !t.yield(c, nil)
-			if !stopped && settled {
-				cp.after(c.CommitID)
-			}
-			return !stopped
-		})
-		switch {
-		case stopped || ctx.Err() != nil:
-			return false
-		case failed != nil && !retry.Transient(failed):
-			t.yield(Commit{}, failed)
-			return false
-		case failed == nil:
-			t.lastBack = now
-			return t.advance(horizon)
+		case err == nil:
+			return true
 		}
 		if !retry.Sleep(ctx, idle.NextBackOff()) {
 			return false
 		}
 	}
+}
+
+// readSettled yields the commits between the watermark and the settle
+// horizon with the strict scan, which streams them a few pages per shard at
+// a time, and then advances the watermark to the horizon. A Tail uses it
+// for its backlog and again after a pause long enough that a fast query
+// would reach into the settled range (a slow consumer, an outage): the
+// range is then read once, in pages, however long the pause was.
+func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
+	lo, err := scanStart(t.w)
+	if err != nil {
+		return err
+	}
+	now := t.s.cfg.now()
+	horizon := liveHorizon(now, t.o.settle).String()
+	var failed error
+	cp := checkpoints{report: func(id string) { t.advance(id) }}
+	t.s.scan(ctx, lo, t.o.settle, probe, func(c Commit, err error) bool {
+		if err != nil {
+			failed = err
+			return false
+		}
+		k := keyOfCommit(c)
+		if _, dup := t.yielded[k]; dup { // yielded by a poll, or by a pass cut short
+			return true
+		}
+		if prev, held := t.heldKeys[k]; held { // its predecessor comes first in this scan
+			delete(t.held, prev)
+			delete(t.heldKeys, k)
+		}
+		settled := c.CommitID <= horizon // scan's own horizon is a little later
+		if settled {
+			cp.before(c.CommitID)
+		}
+		t.yielded[k] = struct{}{}
+		if !t.yield(c, nil) {
+			return false
+		}
+		if settled {
+			cp.after(c.CommitID)
+		}
+		return true
+	})
+	if failed != nil || t.stopped || ctx.Err() != nil {
+		return failed
+	}
+	t.lastBack, t.lastPoll = now, time.Time{} // the next fast query starts at the watermark
+	t.advance(horizon)
+	return nil
 }
 
 // poll runs one fast query per shard, and a backtrack query per shard when
@@ -196,6 +226,13 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	now := t.s.cfg.now()
+	if t.paused(now) {
+		before := len(t.yielded)
+		if err := t.readSettled(ctx, false); err != nil || t.stopped {
+			return false, err
+		}
+		progressed = len(t.yielded) > before
+	}
 	lo, err := scanStart(t.w)
 	if err != nil {
 		return false, err
@@ -229,18 +266,31 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	before := len(t.yielded)
 	for _, c := range commits {
 		if !t.offer(c, prevs[keyOfCommit(c)]) {
-			return false, ctx.Err()
+			return false, nil
 		}
 	}
-	progressed = len(t.yielded) > before
+	progressed = progressed || len(t.yielded) > before
 	t.lastPoll = now
 	if horizon != "" && horizon > t.w {
 		t.lastBack = now
-		if !t.advance(horizon) {
-			return false, ctx.Err()
-		}
+		t.advance(horizon)
 	}
 	return progressed, nil
+}
+
+// paused reports whether the previous poll is so long ago (the consumer
+// was slow, or requests failed) that a fast query from it would reach into
+// the settled range, which the backtrack reads too: the Tail then reads
+// the settled range once with readSettled instead, and only the window
+// above it with fast queries, so its memory stays bounded by a settle
+// window of commits whatever the length of the pause.
+func (t *liveTail) paused(now time.Time) bool {
+	if t.lastPoll.IsZero() {
+		return false
+	}
+	var from ulid.ULID
+	_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
+	return from.Compare(liveHorizon(now, t.o.settle)) <= 0
 }
 
 // read runs the queries in parallel and returns the commits they found
@@ -312,7 +362,7 @@ func (t *liveTail) wanted(k commitKey, found map[commitKey]string) bool {
 func (t *liveTail) offer(c Commit, prev string) bool {
 	if !t.ready(prev, c.AggregateID) {
 		t.held[commitKey{prev, c.AggregateID}] = c
-		t.heldKeys[keyOfCommit(c)] = struct{}{}
+		t.heldKeys[keyOfCommit(c)] = commitKey{prev, c.AggregateID}
 		return true
 	}
 	return t.emit(c)

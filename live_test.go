@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -429,4 +430,77 @@ func countUpTo(got []eventstore.Commit, cp string) int {
 		}
 	}
 	return n
+}
+
+// indexItemsClient counts the items Query returns from an index.
+type indexItemsClient struct {
+	eventstore.DynamoDBAPI
+	items atomic.Int64
+}
+
+func (c *indexItemsClient) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.DynamoDBAPI.Query(ctx, in, optFns...)
+	if err == nil && in.IndexName != nil {
+		c.items.Add(int64(len(out.Items)))
+	}
+	return out, err
+}
+
+// After its consumer stalls for longer than the settle window, a live Tail
+// reads the commits written meanwhile once, not once by a fast query and
+// again by the backtrack, and yields each of them once, in version order.
+func TestLiveTailReadsABacklogOnceAfterAStall(t *testing.T) {
+	t.Parallel()
+	s, client, table := newStore(t, eventstore.Config{MaxCommitLatency: time.Second}) // settle window 6 s
+	counting := &indexItemsClient{DynamoDBAPI: client}
+	reader := storeOn(t, counting, table, eventstore.Config{MaxCommitLatency: time.Second})
+	marker := mustAppend(t, s, commit("marker", 0))
+
+	const aggregates, versions = 10, 30
+	stall := make(chan struct{})
+	var got []eventstore.Commit
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	go func() {
+		defer close(done)
+		for c, err := range reader.Tail(ctx, "", eventstore.Live()) {
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if c.CommitID == marker.CommitID {
+				counting.items.Store(0)
+				<-stall // the consumer is busy while the writers go on
+				continue
+			}
+			got = append(got, c)
+			if len(got) == aggregates*versions {
+				return
+			}
+		}
+	}()
+	eventually(t, 10*time.Second, func() bool { return counting.items.Load() == 0 })
+	start := time.Now()
+	var wg sync.WaitGroup
+	for a := range aggregates {
+		wg.Go(func() {
+			for v := range versions {
+				mustAppend(t, s, commit(fmt.Sprintf("stalled-%d", a), int64(v)))
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(9*time.Second - time.Since(start)) // longer than the settle window
+	close(stall)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the Tail yielded %d of %d commits", len(got), aggregates*versions)
+	}
+	checkOnceInVersionOrder(t, got)
+	if n, max := counting.items.Load(), int64(aggregates*versions)*11/10+10; n > max {
+		t.Errorf("the Tail read %d index items for the %d commits of the stall, want at most %d (each once)", n, aggregates*versions, max)
+	}
 }
