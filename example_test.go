@@ -162,3 +162,36 @@ func ExampleStore_Tail() {
 	// order#7 2 itemAdded
 	// stopped
 }
+
+// A loop over a live Tail may simply break: the Tail stops its requests
+// and returns. Here a consumer waits for an order's shipment.
+func ExampleStore_Tail_break() {
+	ctx := context.Background()
+	store := exampleStore("tail-break")
+	go func() {
+		for v, typ := range []string{"placed", "paid", "shipped"} {
+			c := eventstore.Commit{AggregateID: "order#8", Version: int64(v),
+				Events: []eventstore.Event{{Type: typ, Data: json.RawMessage(`{}`)}}}
+			if _, err := store.Append(ctx, c); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}()
+
+	shipped := func(c eventstore.Commit) bool { return c.Events[0].Type == "shipped" }
+	for c, err := range store.Tail(ctx, "", eventstore.Live()) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(c.AggregateID, c.Version, c.Events[0].Type)
+		if shipped(c) {
+			break
+		}
+	}
+	fmt.Println("done")
+	// Output:
+	// order#8 0 placed
+	// order#8 1 paid
+	// order#8 2 shipped
+	// done
+}
