@@ -15,8 +15,10 @@ import (
 	"github.com/dynacommit/eventstore/dynamotest/limits"
 )
 
-func tableKey(table, agg string) limits.Key   { return limits.Key{Table: table, Value: agg} }
-func indexKey(table, shard string) limits.Key { return limits.Key{Table: table, Index: index, Value: shard} }
+func tableKey(table, agg string) limits.Key { return limits.Key{Table: table, Value: agg} }
+func indexKey(table, shard string) limits.Key {
+	return limits.Key{Table: table, Index: index, Value: shard}
+}
 
 // A put costs 1 WCU per started KB of the item, on the table and on the
 // index it lands in.
@@ -206,7 +208,7 @@ func TestReadThrottledInDebt(t *testing.T) {
 	table := newTable(t)
 	clk := newClock()
 	sim, client := newSim(t, limits.Config{Scale: 0.001, Now: clk.Now, Lag: limits.Lag{Disabled: true}}) // 3 RCU/s, 3 in the bucket
-	put(t, client, table, commit("a", 0, -1, 20000))                                                       // 5 RCU to read
+	put(t, client, table, commit("a", 0, -1, 20000))                                                     // 5 RCU to read
 	get := func() error {
 		_, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
 			Key: map[string]types.AttributeValue{"aggregateId": &types.AttributeValueMemberS{Value: "a"}, "version": &types.AttributeValueMemberN{Value: "0"}}})
