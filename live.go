@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
@@ -32,6 +34,15 @@ const (
 	// between its watermark and its horizon again, and advances the
 	// watermark.
 	liveBacktrack = time.Second
+	// liveFetchAfter is how long a commit waits for its predecessor to
+	// show in the index before the Tail reads the predecessor from the
+	// table instead, by key and consistently: one commit that the index
+	// shows late does not hold back its aggregate's later versions.
+	liveFetchAfter = 200 * time.Millisecond
+	// liveFetchMax bounds the predecessor reads of one poll, and
+	// liveFetchDepth the versions one read looks back.
+	liveFetchMax   = 16
+	liveFetchDepth = 8
 )
 
 // Live makes Tail follow the log in live mode: a commit is yielded as soon
@@ -102,18 +113,18 @@ type liveTail struct {
 	yield    func(Commit, error) bool // the caller's, until it returns false; see tailLive
 	stopped  bool                     // the caller stopped ranging: yield nothing more
 	w        string
-	yielded  map[commitKey]struct{}  // commits > w yielded
-	held     map[commitKey]Commit    // commits waiting for their predecessor, by its key
-	heldKeys map[commitKey]commitKey // keys of held commits, to their predecessors' keys
-	lastPoll time.Time               // reader time of the previous poll; zero before the first
-	lastBack time.Time               // reader time of the previous backtrack
+	yielded  map[commitKey]struct{}   // commits > w yielded
+	held     map[commitKey]heldCommit // commits waiting for their predecessor, by its key
+	heldKeys map[commitKey]commitKey  // keys of held commits, to their predecessors' keys
+	lastPoll time.Time                // reader time of the previous poll; zero before the first
+	lastBack time.Time                // reader time of the previous backtrack
 }
 
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
 // tail".
 func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
 	t := &liveTail{s: s, o: o, w: after,
-		yielded: map[commitKey]struct{}{}, held: map[commitKey]Commit{}, heldKeys: map[commitKey]commitKey{}}
+		yielded: map[commitKey]struct{}{}, held: map[commitKey]heldCommit{}, heldKeys: map[commitKey]commitKey{}}
 	// Once the caller's loop body returns false, Go forbids calling it
 	// again: every path that yields goes through t.yield, and the loop
 	// below ends as soon as t.stopped is set.
@@ -269,6 +280,9 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 			return false, nil
 		}
 	}
+	if err := t.fetchHeld(ctx, now); err != nil || t.stopped {
+		return false, err
+	}
 	progressed = progressed || len(t.yielded) > before
 	t.lastPoll = now
 	if horizon != "" && horizon > t.w {
@@ -276,6 +290,93 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		t.advance(horizon)
 	}
 	return progressed, nil
+}
+
+// heldCommit is a commit waiting for its predecessor, since when.
+type heldCommit struct {
+	c     Commit
+	since time.Time
+}
+
+// fetchHeld reads from the table the predecessors of the commits that
+// have waited liveFetchAfter for them, and yields what it finds, the
+// waiting commits after them.
+func (t *liveTail) fetchHeld(ctx context.Context, now time.Time) error {
+	var due []Commit
+	for _, h := range t.held {
+		if now.Sub(h.since) >= liveFetchAfter {
+			due = append(due, h.c)
+		}
+	}
+	slices.SortFunc(due, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
+	for _, c := range due[:min(len(due), liveFetchMax)] {
+		if _, waiting := t.heldKeys[keyOfCommit(c)]; !waiting { // released by an earlier read
+			continue
+		}
+		if err := t.fetchBefore(ctx, c); err != nil || t.stopped {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchBefore reads up to liveFetchDepth versions before the held commit c
+// from the table, newest first, down to one the Tail has yielded, holds
+// or covers by its watermark, and offers those it has not seen, oldest
+// first.
+func (t *liveTail) fetchBefore(ctx context.Context, c Commit) error {
+	in := &dynamodb.QueryInput{
+		TableName:                aws.String(t.s.cfg.Table),
+		ConsistentRead:           aws.Bool(true),
+		ScanIndexForward:         aws.Bool(false),
+		Limit:                    aws.Int32(liveFetchDepth),
+		KeyConditionExpression:   aws.String("#a = :a AND #v < :v"),
+		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": &types.AttributeValueMemberS{Value: c.AggregateID},
+			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)},
+		},
+	}
+	var items []map[string]types.AttributeValue
+	prevs := map[commitKey]string{}
+	for page, err := range t.s.pages(pagesOf(ctx, OpScan), in) {
+		if err != nil {
+			return err
+		}
+		for _, item := range page {
+			k, ok := itemKey(item)
+			if !ok || k.id <= t.w {
+				break
+			}
+			_, yielded := t.yielded[k]
+			_, held := t.heldKeys[k]
+			if yielded || held {
+				break
+			}
+			prev, err := prevOf(item)
+			if err != nil {
+				return fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
+			}
+			prevs[k] = prev
+			items = append(items, item)
+		}
+		break // one page: Limit bounds it
+	}
+	slices.Reverse(items)
+	found, err := t.s.decodePage(ctx, items)
+	if err != nil {
+		return err
+	}
+	if n := len(found); n > 0 && found[n-1].Version == c.Version-1 && t.heldKeys[keyOfCommit(c)].id != found[n-1].CommitID {
+		return fmt.Errorf("%w: aggregate %q version %d: its predecessor is commit %s, but version %d is %s",
+			ErrCorruptCommit, c.AggregateID, c.Version, t.heldKeys[keyOfCommit(c)].id, c.Version-1, found[n-1].CommitID)
+	}
+	for _, p := range found {
+		if !t.offer(p, prevs[keyOfCommit(p)]) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // paused reports whether the previous poll is so long ago (the consumer
@@ -361,7 +462,7 @@ func (t *liveTail) wanted(k commitKey, found map[commitKey]string) bool {
 // otherwise; false when the caller stopped ranging.
 func (t *liveTail) offer(c Commit, prev string) bool {
 	if !t.ready(prev, c.AggregateID) {
-		t.held[commitKey{prev, c.AggregateID}] = c
+		t.held[commitKey{prev, c.AggregateID}] = heldCommit{c, t.s.cfg.now()}
 		t.heldKeys[keyOfCommit(c)] = commitKey{prev, c.AggregateID}
 		return true
 	}
@@ -392,8 +493,8 @@ func (t *liveTail) emit(c Commit) bool {
 			return true
 		}
 		delete(t.held, k)
-		delete(t.heldKeys, keyOfCommit(next))
-		c = next
+		delete(t.heldKeys, keyOfCommit(next.c))
+		c = next.c
 	}
 }
 
@@ -406,11 +507,11 @@ func (t *liveTail) advance(w string) bool {
 	}
 	t.w = w
 	var release []Commit
-	for prev, c := range t.held {
+	for prev, h := range t.held {
 		if prev.id <= w {
-			release = append(release, c)
+			release = append(release, h.c)
 			delete(t.held, prev)
-			delete(t.heldKeys, keyOfCommit(c))
+			delete(t.heldKeys, keyOfCommit(h.c))
 		}
 	}
 	slices.SortFunc(release, func(a, b Commit) int { return strings.Compare(a.CommitID, b.CommitID) })
