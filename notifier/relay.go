@@ -112,7 +112,7 @@ func (c *RelayConfig) validate() error {
 // and a poll of commits, 10-11 s by default) are published again: on a
 // FIFO topic SNS drops those duplicates within its 5-minute deduplication
 // window; other subscribers recognise them by the aggregateId and version
-// attributes (or commitId) and drop the versions they have seen.
+// attributes and drop the versions they have seen.
 //
 // The checkpoint is an item at version -1 of aggregate
 // "$eventstore/relay/NAME" in RelayConfig.Table, holding the watermark
