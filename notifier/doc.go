@@ -81,6 +81,10 @@
 // checkpoint write costs one write unit; with DynamoDB Streams on the
 // table, those writes show up as records that eventstore.ParseImage
 // reports as ErrNotCommit (give the relay another table to avoid them).
+// On its checkpoint the relay needs dynamodb:GetItem and
+// dynamodb:UpdateItem only, which IAM can confine to that one item with
+// the condition dynamodb:LeadingKeys = "$eventstore/relay/NAME"; the
+// table guide (docs/table.md) gives its whole policy.
 //
 // # Caveats
 //
