@@ -29,11 +29,15 @@
 //
 // On a FIFO topic (name ending in ".fifo") the MessageGroupId is the
 // aggregate id (GroupID), so each aggregate's commits are delivered in
-// order, and the MessageDeduplicationId is the CommitID, so a commit
-// published twice within 5 minutes (a retried Append, a restarted relay)
-// is delivered once. Standard topics get neither, and deliver at least
-// once, in no guaranteed order: subscribers order an aggregate's commits
-// by version and drop the ones they have seen (by commitId).
+// order, and the MessageDeduplicationId identifies the commit by aggregate
+// and version (DeduplicationID), so a commit published twice within 5
+// minutes (a retried Append, a restarted relay) is delivered once. It is
+// not the CommitID: commits of different aggregates may share a caller-set
+// CommitID, and SNS deduplicates across the whole topic. Standard topics
+// get neither, and deliver at least once, in no guaranteed order:
+// subscribers order an aggregate's commits by version and drop the
+// versions they have seen (by aggregateId and version, not by commitId
+// alone).
 //
 // SNS refuses messages over 256 KB (body and attributes). A commit whose
 // message would exceed it is announced by a marker: the envelope without
@@ -77,6 +81,10 @@
 // checkpoint write costs one write unit; with DynamoDB Streams on the
 // table, those writes show up as records that eventstore.ParseImage
 // reports as ErrNotCommit (give the relay another table to avoid them).
+// On its checkpoint the relay needs dynamodb:GetItem and
+// dynamodb:UpdateItem only, which IAM can confine to that one item with
+// the condition dynamodb:LeadingKeys = "$eventstore/relay/NAME"; the
+// table guide (docs/table.md) gives its whole policy.
 //
 // # Caveats
 //

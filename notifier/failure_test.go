@@ -239,7 +239,7 @@ func checkAll(tb testing.TB, what string, msgs []snstest.Message, want []eventst
 // TestFIFOOrderAndDedup appends to 4 aggregates concurrently with a FIFO
 // notifier, then retries some appends: the FIFO queue receives each commit
 // once, each aggregate in order, grouped by aggregate, deduplicated by
-// CommitID.
+// aggregate and version.
 func TestFIFOOrderAndDedup(t *testing.T) {
 	t.Parallel()
 	const aggregates, versions = 4, 8
@@ -274,7 +274,7 @@ func TestFIFOOrderAndDedup(t *testing.T) {
 	envs := decodeAll(t, msgs)
 	checkPerAggregateOrder(t, "FIFO queue", envs, false)
 	for i, m := range msgs {
-		if m.GroupID != notifier.GroupID(envs[i].AggregateID) || m.DedupID != envs[i].CommitID {
+		if m.GroupID != notifier.GroupID(envs[i].AggregateID) || m.DedupID != notifier.DeduplicationID(envs[i].AggregateID, envs[i].Version) {
 			t.Fatalf("message of %s: group %q, dedup id %q", envs[i].CommitID, m.GroupID, m.DedupID)
 		}
 	}

@@ -44,6 +44,7 @@ type message struct {
 	body    string
 	attrs   map[string]types.MessageAttributeValue
 	group   string // MessageGroupId, FIFO topics only
+	dedup   string // MessageDeduplicationId, FIFO topics only
 	omitted bool
 }
 
@@ -56,6 +57,7 @@ func newMessage(c eventstore.Commit, fifo bool) message {
 	m := message{commit: c, attrs: attributes(c)}
 	if fifo {
 		m.group = GroupID(c.AggregateID)
+		m.dedup = DeduplicationID(c.AggregateID, c.Version)
 	}
 	m.body = marshal(env)
 	if m.size() <= MaxMessageBytes && utf8.ValidString(m.body) {
@@ -140,4 +142,16 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// DeduplicationID returns the MessageDeduplicationId of a commit's message
+// on a FIFO topic: the hex SHA-256 of the aggregate id, a NUL byte and the
+// version in decimal (64 characters, within SNS's 128). A commit is
+// identified by its aggregate and version, not by its CommitID, which
+// commits of different aggregates may share when callers set it, and SNS
+// deduplicates topic-wide. The version holds no NUL, so distinct (aggregate,
+// version) pairs hash distinct inputs.
+func DeduplicationID(aggregateID string, version int64) string {
+	sum := sha256.Sum256([]byte(aggregateID + "\x00" + strconv.FormatInt(version, 10)))
+	return hex.EncodeToString(sum[:])
 }

@@ -141,6 +141,38 @@ func TestGroupID(t *testing.T) {
 	}
 }
 
+// A deduplication id fits SNS's rules (1 to 128 characters, letters,
+// digits, punctuation) for any aggregate id, and differs for every pair
+// (aggregate, version), even ids that embed NUL bytes and digits.
+func TestDeduplicationID(t *testing.T) {
+	t.Parallel()
+	type key struct {
+		id      string
+		version int64
+	}
+	keys := []key{
+		{"a", 0}, {"a", 1}, {"b", 0}, {"a\x001", 2}, {"a\x0012", 0}, {"a", 12}, {"a1", 2},
+		{"", 0}, {"ünïcode id", 7}, {strings.Repeat("x", 2048), 1<<63 - 1}, {"\x00", -1},
+	}
+	seen := map[string]key{}
+	for _, k := range keys {
+		d := DeduplicationID(k.id, k.version)
+		if len(d) < 1 || len(d) > 128 || !printableASCII(d) {
+			t.Errorf("DeduplicationID(%.20q, %d) = %q: not a valid MessageDeduplicationId", k.id, k.version, d)
+		}
+		if other, ok := seen[d]; ok {
+			t.Errorf("DeduplicationID(%.20q, %d) = DeduplicationID(%.20q, %d)", k.id, k.version, other.id, other.version)
+		}
+		seen[d] = k
+		if m := newMessage(eventstore.Commit{AggregateID: k.id, Version: k.version}, true); m.dedup != d {
+			t.Errorf("message of (%.20q, %d): dedup %q, want %q", k.id, k.version, m.dedup, d)
+		}
+	}
+	if m := newMessage(eventstore.Commit{AggregateID: "a"}, false); m.dedup != "" {
+		t.Errorf("message for a standard topic has dedup %q", m.dedup)
+	}
+}
+
 func TestBatchLen(t *testing.T) {
 	t.Parallel()
 	small := newMessage(testCommit(eventstore.Event{Type: "a"}), false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *RelayConfig) validate() error {
 // and a poll of commits, 10-11 s by default) are published again: on a
 // FIFO topic SNS drops those duplicates within its 5-minute deduplication
 // window; other subscribers recognise them by the aggregateId and version
-// attributes (or commitId) and drop the versions they have seen.
+// attributes and drop the versions they have seen.
 //
 // The checkpoint is an item at version -1 of aggregate
 // "$eventstore/relay/NAME" in RelayConfig.Table, holding the watermark
@@ -130,6 +131,8 @@ func (c *RelayConfig) validate() error {
 type Relay struct {
 	cfg   RelayConfig
 	lease *lease
+	// tail is cfg.Store.Tail; tests replace it.
+	tail func(ctx context.Context, from string, opts ...eventstore.ScanOption) iter.Seq2[eventstore.Commit, error]
 }
 
 // NewRelay returns a relay configured by cfg. It sends no request, and
@@ -139,7 +142,7 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Relay{cfg: cfg, lease: newLease(cfg.DynamoDB, cfg.Table, cfg.Name, cfg.LeaseDuration)}, nil
+	return &Relay{cfg: cfg, lease: newLease(cfg.DynamoDB, cfg.Table, cfg.Name, cfg.LeaseDuration), tail: cfg.Store.Tail}, nil
 }
 
 // Checkpoint returns the stored checkpoint: a CommitID such that every
@@ -157,10 +160,11 @@ func (r *Relay) Checkpoint(ctx context.Context) (string, error) {
 // writes are retried without end, with backoff up to 5 s, and reported to
 // OnError: the relay never skips a commit. If it loses the lease, it stands
 // by again. It returns early only on an error retrying cannot cure: the
-// store's (ErrShardMismatch, a commit that does not decode), a corrupt
-// checkpoint, or a DynamoDB error that is not transient (a missing table,
-// no permission). When it returns it releases the lease. A Relay runs one
-// Run at a time.
+// store's (ErrShardMismatch, a commit that does not decode, a Tail that
+// ended before ctx), a corrupt checkpoint, or a DynamoDB error that is not
+// transient (a missing table, no permission). When it returns, its
+// goroutines and its Tail have ended and it has released the lease (for
+// at most 5 s more after ctx ends). A Relay runs one Run at a time.
 func (r *Relay) Run(ctx context.Context) error {
 	for {
 		token := newToken()
@@ -255,8 +259,11 @@ func (r *Relay) serve(ctx context.Context, token, checkpoint string) error {
 }
 
 // follow sends the log from checkpoint into feed, with the Tail's
-// watermarks, ending after an error or when ctx ends.
+// watermarks, ending after an error or when ctx ends. It closes feed when
+// it returns, so a Tail that ended for any other reason ends the term
+// instead of leaving it waiting.
 func (r *Relay) follow(ctx context.Context, checkpoint string, feed chan<- tailed) {
+	defer close(feed)
 	send := func(t tailed) bool {
 		select {
 		case feed <- t:
@@ -266,7 +273,7 @@ func (r *Relay) follow(ctx context.Context, checkpoint string, feed chan<- taile
 		}
 	}
 	mark := eventstore.OnCheckpoint(func(w string) { send(tailed{mark: w}) })
-	for c, err := range r.cfg.Store.Tail(ctx, checkpoint, eventstore.Live(), mark) {
+	for c, err := range r.tail(ctx, checkpoint, eventstore.Live(), mark) {
 		if err != nil {
 			err = fmt.Errorf("notifier: relay %s: follow the log after %q: %w", r.cfg.Name, checkpoint, err)
 		}
@@ -308,24 +315,38 @@ func (r *Relay) next(ctx context.Context, feed <-chan tailed, pending error) (fe
 		return b, pending
 	}
 	select {
-	case t := <-feed:
-		if !b.take(t) {
-			return b, t.err
+	case t, ok := <-feed:
+		if err := r.took(ctx, &b, t, ok); err != nil {
+			return b, err
 		}
 	case <-ctx.Done():
 		return b, ctx.Err()
 	}
 	for len(b.commits) < r.cfg.BatchSize {
 		select {
-		case t := <-feed:
-			if !b.take(t) {
-				return b, t.err
+		case t, ok := <-feed:
+			if err := r.took(ctx, &b, t, ok); err != nil {
+				return b, err
 			}
 		default:
 			return b, nil
 		}
 	}
 	return b, nil
+}
+
+// took adds t, received from the feed (ok false: closed), to b; an error
+// ends the batch: t's, ctx's, or that the Tail ended.
+func (r *Relay) took(ctx context.Context, b *feedBatch, t tailed, ok bool) error {
+	switch {
+	case !ok && ctx.Err() != nil:
+		return ctx.Err()
+	case !ok:
+		return fmt.Errorf("notifier: relay %s: the log's Tail ended before its ctx", r.cfg.Name)
+	case !b.take(t):
+		return t.err
+	}
+	return nil
 }
 
 // publish announces batch, retrying until it succeeds or ctx ends.

@@ -139,7 +139,7 @@ func TestRelayFIFO(t *testing.T) {
 	envs := decodeAll(t, msgs)
 	checkPerAggregateOrder(t, "FIFO queue", envs, false)
 	for i, m := range msgs {
-		if m.GroupID != envs[i].AggregateID || m.DedupID != envs[i].CommitID {
+		if m.GroupID != envs[i].AggregateID || m.DedupID != notifier.DeduplicationID(envs[i].AggregateID, envs[i].Version) {
 			t.Fatalf("message of %s: group %q, dedup id %q", envs[i].CommitID, m.GroupID, m.DedupID)
 		}
 	}

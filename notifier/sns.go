@@ -69,10 +69,11 @@ func (c *SNSConfig) setDefaults() {
 // body an Envelope, message attributes aggregateId, version, commitId and
 // eventTypes (see AttrAggregateID and the others). On a FIFO topic, the
 // MessageGroupId is the aggregate (GroupID), so each aggregate's commits
-// arrive in order, and the MessageDeduplicationId is the CommitID, so a
-// commit published twice within SNS's 5-minute deduplication window (a
-// retried Append, a relay restarting) is delivered once. Standard topics
-// get neither.
+// arrive in order, and the MessageDeduplicationId identifies the commit by
+// aggregate and version (DeduplicationID: not the CommitID, which commits of
+// different aggregates may share), so a commit published twice within SNS's
+// 5-minute deduplication window (a retried Append, a relay restarting) is
+// delivered once. Standard topics get neither.
 //
 // A commit whose message would exceed MaxMessageBytes is published as a
 // marker without its events (Envelope.EventsOmitted): publishing never
@@ -164,7 +165,7 @@ func (s *SNS) publishInput(m message) *sns.PublishInput {
 	}
 	if s.fifo {
 		in.MessageGroupId = aws.String(m.group)
-		in.MessageDeduplicationId = aws.String(m.commit.CommitID)
+		in.MessageDeduplicationId = aws.String(m.dedup)
 	}
 	return in
 }
@@ -233,7 +234,7 @@ func (s *SNS) batchInput(msgs []message) *sns.PublishBatchInput {
 		}
 		if s.fifo {
 			entries[i].MessageGroupId = aws.String(m.group)
-			entries[i].MessageDeduplicationId = aws.String(m.commit.CommitID)
+			entries[i].MessageDeduplicationId = aws.String(m.dedup)
 		}
 	}
 	return &sns.PublishBatchInput{TopicArn: aws.String(s.cfg.TopicARN), PublishBatchRequestEntries: entries}

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/notifier"
@@ -172,6 +174,42 @@ func TestFilterPolicyOnScalarAttribute(t *testing.T) {
 	for _, e := range got {
 		if e.AggregateID != "a" {
 			t.Errorf("filtered queue got a commit of %q", e.AggregateID)
+		}
+	}
+}
+
+// TestFIFOSharedCommitID: commits of different aggregates may share a
+// caller-set CommitID; on a FIFO topic, which deduplicates topic-wide, each
+// must still arrive, published by Notify (through Append) as by
+// NotifyBatch, while a commit published twice arrives once.
+func TestFIFOSharedCommitID(t *testing.T) {
+	t.Parallel()
+	topic := snstest.Topic(t, true)
+	queue := snstest.NewQueue(t, topic, snstest.QueueOptions{})
+	sn := newSNS(t, topic, notifier.SNSConfig{})
+	store, _, _ := newStore(t, sn)
+	shared := ulid.Make().String()
+	a, b := commit("a", 0), commit("b", 0)
+	a.CommitID, b.CommitID = shared, shared
+	a, b = mustAppend(t, store, a), mustAppend(t, store, b)
+	c, d := commit("c", 0), commit("d", 0)
+	c.CommitID, d.CommitID = shared, shared
+	c, d = mustAppend(t, store, c), mustAppend(t, store, d)
+	if err := sn.NotifyBatch(ctxT(t), []eventstore.Commit{c, d, a}); err != nil { // a: a repeat
+		t.Fatal(err)
+	}
+	msgs := queue.Receive(t, 7, 2*time.Second)
+	got := map[string]int{}
+	for _, e := range decodeAll(t, msgs) {
+		got[e.AggregateID]++
+	}
+	if want := map[string]int{"a": 1, "b": 1, "c": 1, "d": 1}; !maps.Equal(got, want) {
+		t.Fatalf("FIFO queue received %v messages by aggregate, want %v", got, want)
+	}
+	for _, m := range msgs {
+		env, _ := notifier.Decode([]byte(m.Body))
+		if want := notifier.DeduplicationID(env.AggregateID, env.Version); m.DedupID != want {
+			t.Errorf("message of %s: dedup id %q, want %q", env.AggregateID, m.DedupID, want)
 		}
 	}
 }
