@@ -137,10 +137,10 @@ func fail(stderr io.Writer, err error) int {
 	case errors.Is(err, errProblems):
 		return exitProblems
 	case errors.As(err, &u):
-		fmt.Fprintf(stderr, "eventstore: %v (eventstore help for usage)\n", err)
+		fmt.Fprintf(stderr, "eventstore: %s (eventstore help for usage)\n", escaped(err.Error()))
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "eventstore: %v\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "eventstore: %s\n", escaped(oneLine(err.Error())))
 		return exitRuntime
 	}
 }

@@ -129,22 +129,23 @@ func (p *printer) print(c eventstore.Commit) error {
 		}
 		return err
 	}
-	_, err := fmt.Fprintf(p.w, "%s v%d %s %s%s\n", c.AggregateID, c.Version, c.CommitID,
+	_, err := fmt.Fprintf(p.w, "%s v%d %s %s%s\n", field(c.AggregateID), c.Version, field(c.CommitID),
 		c.CommittedAt.Format(time.RFC3339Nano), pairs(c.Metadata))
 	for _, e := range c.Events {
 		if err != nil {
 			return err
 		}
-		data := string(e.Data)
+		data := field(string(e.Data))
 		if data == "" {
 			data = "-"
 		}
-		_, err = fmt.Fprintf(p.w, "  %s %s%s\n", e.Type, data, pairs(e.Metadata))
+		_, err = fmt.Fprintf(p.w, "  %s %s%s\n", field(e.Type), data, pairs(e.Metadata))
 	}
 	return err
 }
 
-// pairs formats metadata as " k=v k=v", sorted by key.
+// pairs formats metadata as " k=v k=v", sorted by key, each value quoted
+// and each key as a field (see term.go).
 func pairs(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -153,7 +154,7 @@ func pairs(m map[string]string) string {
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, " %s=%q", k, m[k])
+		fmt.Fprintf(&b, " %s=%q", field(k), m[k])
 	}
 	return b.String()
 }

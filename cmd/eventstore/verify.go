@@ -31,7 +31,7 @@ type version struct {
 
 func (v *verifier) report(format string, args ...any) {
 	v.problems++
-	fmt.Fprintf(v.e.stdout, format+"\n", args...)
+	fmt.Fprintln(v.e.stdout, escaped(fmt.Sprintf(format, args...)))
 }
 
 // runVerify reads every item of the table with a raw Scan (so that it goes
