@@ -193,9 +193,13 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	after := fs.String("after", "", "")
 	follow := fs.Bool("follow", false, "")
 	settle := fs.Duration("settle", -1, "")
+	limit := fs.Int64("n", 0, "")
 	asJSON := fs.Bool("json", false, "")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef("log: -n %d: want a count of commits, 0 for all", *limit)
 	}
 	c, err := open(ctx, e.opts)
 	if err != nil {
@@ -210,6 +214,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		commits = c.store.Tail(ctx, *after, opts...)
 	}
 	p := newPrinter(e.stdout, *asJSON)
+	n := int64(0)
 	for commit, err := range commits {
 		if isCancel(ctx, err) {
 			return nil // interrupted while following
@@ -219,6 +224,9 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		}
 		if err := p.print(commit); err != nil {
 			return err
+		}
+		if n++; n == *limit {
+			break // ends the Scan or Tail: it stops its requests
 		}
 	}
 	return nil
