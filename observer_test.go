@@ -112,8 +112,8 @@ func TestObserverSeesReads(t *testing.T) {
 	time.Sleep(5 * time.Millisecond) // so that the newest commit is measurably old
 	collect(t, s.Scan(ctxT(t), "", eventstore.WithSettle(0)))
 	pages := seen.take(eventstore.OpScan)
-	if len(pages) != 4 {
-		t.Fatalf("Scan observed %d pages, want one per shard and one probe per shard (probe.go): %+v", len(pages), pages)
+	if len(pages) != 6 {
+		t.Fatalf("Scan observed %d pages, want one per shard and two probes per shard (probe.go): %+v", len(pages), pages)
 	}
 	lagged := 0
 	for _, o := range pages {

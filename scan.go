@@ -56,7 +56,14 @@ func WithSettle(d time.Duration) ScanOption {
 // not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
 // shorter than the table's recorded writer deadline plus SettleAllowance,
 // an error for the Live option) is yielded once and ends the sequence;
-// OnCaughtUp and OnCheckpoint do nothing here. Scan stops its requests
+// OnCaughtUp and OnCheckpoint do nothing here. An item of the scan index
+// that is no commit of the table (a commitId that is not a canonical ULID,
+// wherever it sorts, or a negative version) is yielded as ErrCorruptCommit
+// at its place in CommitID order, never skipped; one that sorts before the checkpoint,
+// among the ULIDs, was the error of the scan that passed it. An item whose
+// shard is not one of 0..ScanShards-1 is in no shard Scan reads: finding it
+// takes a read of the whole index, which the eventstore command's verify
+// does. Scan stops its requests
 // once the caller stops ranging. It is safe for
 // concurrent use.
 func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {

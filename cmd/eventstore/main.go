@@ -34,9 +34,10 @@ Reads, exports, imports and checks an eventstore table.
 
 Commands:
   cat AGGREGATE [-from N] [-json]     the commits of one aggregate, events decoded
-  log [-after ID] [-follow] [-settle D] [-json]
+  log [-after ID] [-follow] [-settle D] [-n N] [-json]
                                       the global log in CommitID order; -follow
-                                      tails it until interrupted
+                                      tails it until interrupted; -n stops
+                                      after N commits
   export [-after ID] [-settle D]      the global log as JSON lines on stdout,
                                       progress on stderr
   import [-create [-shards N]] FILE
@@ -137,10 +138,10 @@ func fail(stderr io.Writer, err error) int {
 	case errors.Is(err, errProblems):
 		return exitProblems
 	case errors.As(err, &u):
-		fmt.Fprintf(stderr, "eventstore: %v (eventstore help for usage)\n", err)
+		fmt.Fprintf(stderr, "eventstore: %s (eventstore help for usage)\n", escaped(err.Error()))
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "eventstore: %v\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "eventstore: %s\n", escaped(oneLine(err.Error())))
 		return exitRuntime
 	}
 }

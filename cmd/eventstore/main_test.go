@@ -412,3 +412,23 @@ func newStore(t *testing.T, cfg eventstore.Config) (*eventstore.Store, *dynamodb
 	store, client := dynamotest.NewStore(t, cfg)
 	return store, client, cfg.Table
 }
+
+// Issue 26, item 1: log -n stops after N commits, and ends the Tail of
+// -follow at once, without an interrupt.
+func TestLogLimit(t *testing.T) {
+	store, _, table := newStore(t, eventstore.Config{})
+	commits := seed(t, store, 2)
+	got := jsonLines(t, runCLI(t, table, "log", "-settle", "0", "-json", "-n", "3").want(t, exitOK).stdout)
+	if len(got) != 3 || got[2].CommitID != commits[2].CommitID {
+		t.Errorf("log -n 3 printed %d commits, want the first 3", len(got))
+	}
+	start := time.Now()
+	got = jsonLines(t, runCLI(t, table, "log", "-follow", "-settle", "0", "-json", "-n", "1", "-after", commits[1].CommitID).want(t, exitOK).stdout)
+	if len(got) != 1 || got[0].CommitID != commits[2].CommitID {
+		t.Errorf("log -follow -n 1 printed %+v, want commit %s", got, commits[2].CommitID)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("log -follow -n 1 took %v to end", d)
+	}
+	runCLI(t, table, "log", "-n", "-1").want(t, exitUsage)
+}

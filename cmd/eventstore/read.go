@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,13 +32,70 @@ type jsonEvent struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
-func toJSON(c eventstore.Commit) jsonCommit {
-	j := jsonCommit{AggregateID: c.AggregateID, Version: c.Version, CommitID: c.CommitID,
-		CommittedAt: c.CommittedAt, Metadata: c.Metadata, Events: make([]jsonEvent, len(c.Events))}
-	for i, e := range c.Events {
-		j.Events[i] = jsonEvent{Type: e.Type, Data: e.Data, Metadata: e.Metadata}
+// jsonWriter writes commits as jsonCommit lines, each event's data as
+// stored, byte for byte: encoding/json would compact it and escape HTML
+// (<, >, &), and Import finds a commit with other data bytes a conflict.
+// So a commit is one line unless an event's data holds line breaks
+// (between its JSON tokens); import reads JSON values, not lines.
+type jsonWriter struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newJSONWriter() *jsonWriter {
+	w := &jsonWriter{}
+	w.enc = json.NewEncoder(&w.buf)
+	w.enc.SetEscapeHTML(false)
+	return w
+}
+
+// line returns c as JSON and a newline. The buffer is reused by the next
+// call.
+func (w *jsonWriter) line(c eventstore.Commit) ([]byte, error) {
+	w.buf.Reset()
+	w.buf.WriteString(`{"aggregateId":`)
+	w.value(c.AggregateID)
+	w.buf.WriteString(`,"version":` + strconv.FormatInt(c.Version, 10) + `,"commitId":`)
+	w.value(c.CommitID)
+	w.buf.WriteString(`,"committedAt":`)
+	if err := w.value(c.CommittedAt); err != nil {
+		return nil, fmt.Errorf("aggregate %q version %d: %w", c.AggregateID, c.Version, err)
 	}
-	return j
+	if len(c.Metadata) > 0 {
+		w.buf.WriteString(`,"metadata":`)
+		w.value(c.Metadata)
+	}
+	w.buf.WriteString(`,"events":[`)
+	for i, e := range c.Events {
+		if i > 0 {
+			w.buf.WriteByte(',')
+		}
+		w.buf.WriteString(`{"type":`)
+		w.value(e.Type)
+		if len(e.Data) > 0 {
+			w.buf.WriteString(`,"data":`)
+			w.buf.Write(e.Data)
+		}
+		if len(e.Metadata) > 0 {
+			w.buf.WriteString(`,"metadata":`)
+			w.value(e.Metadata)
+		}
+		w.buf.WriteByte('}')
+	}
+	w.buf.WriteString("]}\n")
+	return w.buf.Bytes(), nil
+}
+
+// value appends v's JSON to the buffer. Strings and string maps never
+// fail; a time past year 9999 does.
+func (w *jsonWriter) value(v any) error {
+	n := w.buf.Len()
+	if err := w.enc.Encode(v); err != nil {
+		w.buf.Truncate(n)
+		return err
+	}
+	w.buf.Truncate(w.buf.Len() - 1) // Encode's newline
+	return nil
 }
 
 func (j jsonCommit) commit() eventstore.Commit {
@@ -51,34 +110,42 @@ func (j jsonCommit) commit() eventstore.Commit {
 // printer writes commits as text or as JSON lines.
 type printer struct {
 	w    io.Writer
-	json bool
-	enc  *json.Encoder
+	json *jsonWriter // nil: text
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
-	return &printer{w: w, json: asJSON, enc: json.NewEncoder(w)}
+	p := &printer{w: w}
+	if asJSON {
+		p.json = newJSONWriter()
+	}
+	return p
 }
 
 func (p *printer) print(c eventstore.Commit) error {
-	if p.json {
-		return p.enc.Encode(toJSON(c))
+	if p.json != nil {
+		line, err := p.json.line(c)
+		if err == nil {
+			_, err = p.w.Write(line)
+		}
+		return err
 	}
-	_, err := fmt.Fprintf(p.w, "%s v%d %s %s%s\n", c.AggregateID, c.Version, c.CommitID,
+	_, err := fmt.Fprintf(p.w, "%s v%d %s %s%s\n", field(c.AggregateID), c.Version, field(c.CommitID),
 		c.CommittedAt.Format(time.RFC3339Nano), pairs(c.Metadata))
 	for _, e := range c.Events {
 		if err != nil {
 			return err
 		}
-		data := string(e.Data)
+		data := field(string(e.Data))
 		if data == "" {
 			data = "-"
 		}
-		_, err = fmt.Fprintf(p.w, "  %s %s%s\n", e.Type, data, pairs(e.Metadata))
+		_, err = fmt.Fprintf(p.w, "  %s %s%s\n", field(e.Type), data, pairs(e.Metadata))
 	}
 	return err
 }
 
-// pairs formats metadata as " k=v k=v", sorted by key.
+// pairs formats metadata as " k=v k=v", sorted by key, each value quoted
+// and each key as a field (see term.go).
 func pairs(m map[string]string) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -87,7 +154,7 @@ func pairs(m map[string]string) string {
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, " %s=%q", k, m[k])
+		fmt.Fprintf(&b, " %s=%q", field(k), m[k])
 	}
 	return b.String()
 }
@@ -126,9 +193,13 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	after := fs.String("after", "", "")
 	follow := fs.Bool("follow", false, "")
 	settle := fs.Duration("settle", -1, "")
+	limit := fs.Int64("n", 0, "")
 	asJSON := fs.Bool("json", false, "")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *limit < 0 {
+		return usagef("log: -n %d: want a count of commits, 0 for all", *limit)
 	}
 	c, err := open(ctx, e.opts)
 	if err != nil {
@@ -143,6 +214,7 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		commits = c.store.Tail(ctx, *after, opts...)
 	}
 	p := newPrinter(e.stdout, *asJSON)
+	n := int64(0)
 	for commit, err := range commits {
 		if isCancel(ctx, err) {
 			return nil // interrupted while following
@@ -152,6 +224,9 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		}
 		if err := p.print(commit); err != nil {
 			return err
+		}
+		if n++; n == *limit {
+			break // ends the Scan or Tail: it stops its requests
 		}
 	}
 	return nil

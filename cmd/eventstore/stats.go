@@ -126,7 +126,7 @@ func settings(meta map[string]types.AttributeValue) string {
 		if k == "aggregateId" || k == "version" {
 			continue
 		}
-		kv = append(kv, k+"="+attrString(v))
+		kv = append(kv, field(k)+"="+field(attrString(v)))
 	}
 	if len(kv) == 0 {
 		return "none recorded"

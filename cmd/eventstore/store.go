@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +50,7 @@ type conn struct {
 	store  *eventstore.Store
 	table  *types.TableDescription
 	meta   map[string]types.AttributeValue // the metadata item; nil if none
+	shards int                             // the table's scan shards: recorded, else the default
 	blobs  *s3offload.Store                // nil without -bucket
 }
 
@@ -104,6 +106,7 @@ func open(ctx context.Context, o options) (*conn, error) {
 			return nil, fmt.Errorf("table %s records scanShards %q", o.table, n.Value)
 		}
 	}
+	c.shards = cmp.Or(storeCfg.ScanShards, eventstore.DefaultScanShards)
 	if o.bucket != "" {
 		s3c := s3.NewFromConfig(cfg, func(so *s3.Options) {
 			if o.s3Endpoint != "" {

@@ -30,13 +30,17 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, eventstore.WithSettle(*settle))
 	}
 	out := bufio.NewWriterSize(e.stdout, 1<<20)
-	enc := json.NewEncoder(out)
+	lines := newJSONWriter()
 	prog := newProgress(e.stderr, "exported", time.Now())
 	for commit, err := range c.store.Scan(ctx, *after, opts...) {
 		if err != nil {
 			return err
 		}
-		if err := enc.Encode(toJSON(commit)); err != nil {
+		line, err := lines.line(commit)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(line); err != nil {
 			return err
 		}
 		prog.add(commit)

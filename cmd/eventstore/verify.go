@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dynacommit/eventstore"
 )
@@ -29,13 +31,15 @@ type version struct {
 
 func (v *verifier) report(format string, args ...any) {
 	v.problems++
-	fmt.Fprintf(v.e.stdout, format+"\n", args...)
+	fmt.Fprintln(v.e.stdout, escaped(fmt.Sprintf(format, args...)))
 }
 
 // runVerify reads every item of the table with a raw Scan (so that it goes
-// on past a bad item), decodes each as Query would, blobs included, and
-// then checks each aggregate's versions and, with -bucket, the bucket for
-// orphaned blobs. It holds one entry per commit in memory.
+// on past a bad item), decodes each as Query would, blobs included, checks
+// that Scan reads it (its shard), and then checks each aggregate's
+// versions and, with -bucket, the bucket for orphaned blobs. It finds
+// every foreign item of the scan index, those in a shard Scan does not
+// read included. It holds one entry per commit in memory.
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	if _, err := parse(fs, args, 0); err != nil {
@@ -72,34 +76,51 @@ func (v *verifier) items(ctx context.Context, c *conn) error {
 			return fmt.Errorf("scan table %s: %w", v.e.opts.table, err)
 		}
 		for _, item := range page.Items {
-			if s, ok := stringOf(item, "eventsKey"); ok {
-				v.blobKeys[s] = true
-			}
-			commit, err := c.store.DecodeItem(ctx, item)
-			switch {
-			case errors.Is(err, eventstore.ErrNotCommit):
-				continue
-			case err != nil:
-				agg, _ := stringOf(item, "aggregateId")
-				ver, _ := numberOf(item, "version")
-				v.report("undecodable: aggregate %q version %s: %v", agg, ver, oneLine(err.Error()))
-				if id, ok := stringOf(item, "commitId"); ok {
-					v.note(agg, ver, id)
-				}
-				continue
-			}
-			v.commits++
-			v.versions[commit.AggregateID] = append(v.versions[commit.AggregateID], version{commit.Version, commit.CommitID})
+			v.item(ctx, c, item)
 		}
 	}
 	return nil
 }
 
+// item checks one item of the table: a commit that decodes and that Scan
+// reads (it is in the scan index, in one of the table's shards), or an
+// item of the library's (ErrNotCommit) that is not in the scan index,
+// where Scan would fail on it.
+func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.AttributeValue) {
+	if s, ok := stringOf(item, "eventsKey"); ok {
+		v.blobKeys[s] = true
+	}
+	agg, _ := stringOf(item, "aggregateId")
+	ver, _ := numberOf(item, "version")
+	id, hasID := stringOf(item, "commitId")
+	shard, hasShard := numberOf(item, "shard")
+	commit, err := c.store.DecodeItem(ctx, item)
+	switch {
+	case errors.Is(err, eventstore.ErrNotCommit) && hasID && hasShard:
+		v.report("not a commit: aggregate %q version %s is in the scan index (commitId %q, shard %s), where Scan fails on it", agg, ver, id, shard)
+	case errors.Is(err, eventstore.ErrNotCommit):
+	case err != nil:
+		v.report("undecodable: aggregate %q version %s: %v", agg, ver, oneLine(err.Error()))
+		if hasID {
+			v.note(agg, ver, id)
+		}
+	default:
+		v.commits++
+		v.versions[commit.AggregateID] = append(v.versions[commit.AggregateID], version{commit.Version, commit.CommitID})
+		if !hasShard {
+			v.report("shard: aggregate %q version %d commit %s has no shard: not in the scan index (Scan never reads it)",
+				commit.AggregateID, commit.Version, commit.CommitID)
+		} else if n, err := strconv.Atoi(shard); err != nil || n < 0 || n >= c.shards {
+			v.report("shard: aggregate %q version %d commit %s has shard %s, not one of 0 to %d (Scan never reads it)",
+				commit.AggregateID, commit.Version, commit.CommitID, shard, c.shards-1)
+		}
+	}
+}
+
 // note records the key of an undecodable item that still has one, so that
 // it does not also show as a gap.
 func (v *verifier) note(agg, ver, commitID string) {
-	var n int64
-	if _, err := fmt.Sscan(ver, &n); err == nil && agg != "" {
+	if n, err := strconv.ParseInt(ver, 10, 64); err == nil && n >= 0 && agg != "" { // a negative version is never a commit's
 		v.versions[agg] = append(v.versions[agg], version{n, commitID})
 	}
 }
