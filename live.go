@@ -118,6 +118,7 @@ type liveTail struct {
 	heldKeys map[commitKey]commitKey  // keys of held commits, to their predecessors' keys
 	lastPoll time.Time                // reader time of the previous poll; zero before the first
 	lastBack time.Time                // reader time of the previous backtrack
+	probed   time.Time                // reader time of the previous probe (see probe.go)
 }
 
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
@@ -226,6 +227,9 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 		return failed
 	}
 	t.lastBack, t.lastPoll = now, time.Time{} // the next fast query starts at the watermark
+	if probe {
+		t.probed = now
+	}
 	t.advance(horizon)
 	return nil
 }
@@ -237,6 +241,12 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	now := t.s.cfg.now()
+	if now.Sub(t.probed) >= probeEvery { // as a strict Tail does; see probe.go
+		if _, err := t.s.probe(ctx, liveHorizon(now, t.o.settle)); err != nil {
+			return false, err
+		}
+		t.probed = now
+	}
 	if t.paused(now) {
 		before := len(t.yielded)
 		if err := t.readSettled(ctx, false); err != nil || t.stopped {
