@@ -110,3 +110,20 @@ func TestDecodeBoundNamesItemAndKeepsWhatTheStoreWrites(t *testing.T) {
 		t.Errorf("decode of %d bytes of JSON (the largest Config.MaxCommitBytes): %d events, %v", len(largest), len(events), err)
 	}
 }
+
+// An item recording a blob size no store writes is corrupt, before any
+// read of the blob.
+func TestDecodeRefusesAnImpossibleBlobSize(t *testing.T) {
+	id := newCommitID(time.Now())
+	c := Commit{AggregateID: "big", Version: 0, CommitID: id.String(), CommittedAt: commitTime(id)}
+	for _, size := range []string{"-1", "1099511627776"} {
+		item := commitItem(c, 0, nil)
+		delete(item, attrEvents)
+		item[attrEventsKey] = &types.AttributeValueMemberS{Value: "k"}
+		item[attrEventsSize] = &types.AttributeValueMemberN{Value: size}
+		item[attrEventsSum] = &types.AttributeValueMemberS{Value: strings.Repeat("0", 64)}
+		if _, _, err := decodeStored(item); !errors.Is(err, ErrCorruptCommit) {
+			t.Errorf("decodeStored of eventsSize %s: %v, want ErrCorruptCommit", size, err)
+		}
+	}
+}

@@ -25,6 +25,19 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// SizedBlobStore is a BlobStore that can read a blob knowing the size its
+// item records (s3offload.Store is one): it reads no more than that size
+// and a byte, so that an object replaced by a larger one costs no more
+// memory than the blob written. The store calls GetSized, when
+// Config.Offload has it, in place of Get.
+type SizedBlobStore interface {
+	BlobStore
+	// GetSized returns the data at key, as Get does, when it holds at most
+	// size bytes; when it holds more, an error wrapping ErrCorruptCommit,
+	// having read at most size+1 bytes of it.
+	GetSized(ctx context.Context, key string, size int64) ([]byte, error)
+}
+
 // Defaults of the offload settings of Config.
 const (
 	// DefaultOffloadAbove is the size of a commit's encoded events (after
@@ -43,6 +56,11 @@ const (
 	attrEventsSize = "eventsSize" // N: its length in bytes
 	attrEventsSum  = "eventsSum"  // S: hex SHA-256 of its bytes
 )
+
+// maxBlobBytes is the size of the largest blob a store writes: DEFLATE of
+// maxEventsBytes of JSON, which grows incompressible input by 5 bytes a
+// 64 KiB block at most.
+const maxBlobBytes = maxEventsBytes + maxEventsBytes/1024
 
 // maxParallelFetches bounds the blobs one read fetches at a time.
 const maxParallelFetches = 8
@@ -103,6 +121,9 @@ func decodeRef(item map[string]types.AttributeValue) (*blobRef, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size < 0 || size > maxBlobBytes {
+		return nil, fmt.Errorf("%s %d: no blob the store writes has it", attrEventsSize, size)
+	}
 	sum, err := stringAttr(item, attrEventsSum)
 	if err != nil {
 		return nil, err
@@ -120,7 +141,13 @@ func (s *Store) fetchEvents(ctx context.Context, c *Commit, ref *blobRef) error 
 	if s.cfg.Offload == nil {
 		return fail(errors.New("the store has no Config.Offload to read them from"))
 	}
-	data, err := s.cfg.Offload.Get(ctx, ref.key)
+	var data []byte
+	var err error
+	if sized, ok := s.cfg.Offload.(SizedBlobStore); ok {
+		data, err = sized.GetSized(ctx, ref.key, ref.size)
+	} else {
+		data, err = s.cfg.Offload.Get(ctx, ref.key)
+	}
 	if err != nil {
 		return fail(err)
 	}
