@@ -176,8 +176,9 @@ func (s *Store) checkFits(c Commit, p packed) error {
 	return checkItemSize(c, item)
 }
 
-// maxBlobKeyBytes is the length of a blob key (see blobKey), at most.
-const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16
+// maxBlobKeyBytes is the length of a blob key (see blobKey and
+// importBlobKey), at most.
+const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16 + 1 + 26
 
 // commitItem is the item of a commit whose events are encoded already.
 func commitItem(c Commit, shard int, events types.AttributeValue) map[string]types.AttributeValue {
