@@ -66,9 +66,17 @@ const (
 	// events and aggregate id and metadata: attribute names, version,
 	// commitId, committedAt, shard and the optional features' attributes.
 	itemOverhead = 160
-	// maxDecodedEvents bounds the inflated size of a compressed payload read
-	// from the table, so a corrupt or hostile item cannot exhaust memory.
-	maxDecodedEvents = 64 << 20
+	// maxEventsBytes is the most Config.MaxCommitBytes may be: 64 MiB of
+	// events as JSON. decodeEvents inflates no payload past it, so a corrupt
+	// or hostile item cannot exhaust memory, and refuses nothing a store
+	// writes.
+	maxEventsBytes = 64 << 20
+	// maxCommitEvents is the most events a commit holds: pack refuses more,
+	// and decodeEvents decodes no more. Decoding costs memory per event
+	// (about 100 bytes each, however small the event), which a bound on
+	// bytes alone does not bound: 64 MiB of {"t":"x"}, which DEFLATE
+	// compresses to a 130 KB item, is 6.7 million events, 2 GB to decode.
+	maxCommitEvents = 100_000
 )
 
 // wireEvent is an event as stored in the events attribute: a JSON array of
@@ -96,8 +104,12 @@ type packed struct {
 }
 
 // pack encodes the events of a validated commit, within
-// Config.MaxCommitBytes.
+// Config.MaxCommitBytes and maxCommitEvents.
 func (s *Store) pack(c Commit) (packed, error) {
+	if len(c.Events) > maxCommitEvents {
+		return packed{}, fmt.Errorf("%w: aggregate %q version %d has %d events, over the limit of %d a commit",
+			ErrCommitTooLarge, c.AggregateID, c.Version, len(c.Events), maxCommitEvents)
+	}
 	raw, err := eventsJSON(c)
 	if err != nil {
 		return packed{}, err
@@ -164,8 +176,9 @@ func (s *Store) checkFits(c Commit, p packed) error {
 	return checkItemSize(c, item)
 }
 
-// maxBlobKeyBytes is the length of a blob key (see blobKey), at most.
-const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16
+// maxBlobKeyBytes is the length of a blob key (see blobKey and
+// importBlobKey), at most.
+const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16 + 1 + 26
 
 // commitItem is the item of a commit whose events are encoded already.
 func commitItem(c Commit, shard int, events types.AttributeValue) map[string]types.AttributeValue {
@@ -360,29 +373,36 @@ func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error
 	return c, nil, nil
 }
 
+// decodeEvents decodes the events attribute of an item, or an offloaded
+// blob (binary). What it may decode to is bounded as the store bounds what
+// it writes: at most maxEventsBytes of JSON (the largest
+// Config.MaxCommitBytes) and maxCommitEvents events. Both are checked as
+// the payload inflates, before the events are decoded, so a small
+// payload that inflates to many events (a compression bomb) fails having
+// inflated and allocated little of it.
 func decodeEvents(av types.AttributeValue) ([]Event, error) {
 	var raw []byte
+	var count elementCounter
 	switch v := av.(type) {
 	case *types.AttributeValueMemberS:
-		raw = []byte(v.Value)
-	case *types.AttributeValueMemberB:
-		r := inflaters.Get().(io.ReadCloser)
-		r.(flate.Resetter).Reset(bytes.NewReader(v.Value), nil)
-		var err error
-		raw, err = io.ReadAll(io.LimitReader(r, maxDecodedEvents+1))
-		inflaters.Put(r)
-		if err != nil {
-			return nil, fmt.Errorf("events: inflate: %v", err)
+		if len(v.Value) > maxEventsBytes {
+			return nil, fmt.Errorf("events: %d bytes, over the limit of %d", len(v.Value), maxEventsBytes)
 		}
-		if len(raw) > maxDecodedEvents {
-			return nil, fmt.Errorf("events: inflate to more than %d bytes", maxDecodedEvents)
+		raw = []byte(v.Value)
+		if err := count.check(raw); err != nil {
+			return nil, err
+		}
+	case *types.AttributeValueMemberB:
+		var err error
+		if raw, err = inflate(v.Value, &count); err != nil {
+			return nil, err
 		}
 	case nil:
 		return nil, fmt.Errorf("events: missing")
 	default:
 		return nil, fmt.Errorf("events: attribute of type %T", av)
 	}
-	var wire []wireEvent
+	wire := make([]wireEvent, 0, count.elements())
 	if err := json.Unmarshal(raw, &wire); err != nil {
 		return nil, fmt.Errorf("events: %v", err)
 	}
@@ -406,6 +426,100 @@ func decodeEvents(av types.AttributeValue) ([]Event, error) {
 		events[i] = Event(w)
 	}
 	return events, nil
+}
+
+// inflate decompresses a DEFLATE payload, failing as soon as it passes
+// maxEventsBytes or count finds more than maxCommitEvents elements in it.
+func inflate(payload []byte, count *elementCounter) ([]byte, error) {
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	r.(flate.Resetter).Reset(bytes.NewReader(payload), nil)
+	raw := make([]byte, 0, min(4*len(payload)+512, maxEventsBytes+1))
+	for {
+		if len(raw) == cap(raw) {
+			raw = append(raw, 0)[:len(raw)] // grows it as io.ReadAll does
+		}
+		n, err := r.Read(raw[len(raw):cap(raw)])
+		raw = raw[:len(raw)+n]
+		if len(raw) > maxEventsBytes {
+			return nil, fmt.Errorf("events: inflate to more than %d bytes", maxEventsBytes)
+		}
+		if err := count.check(raw); err != nil {
+			return nil, err
+		}
+		switch {
+		case err == io.EOF:
+			return raw, nil
+		case err != nil:
+			return nil, fmt.Errorf("events: inflate: %v", err)
+		}
+	}
+}
+
+// minElementBytes is the fewest bytes an element of a JSON array takes,
+// its comma included ("1,"): an array of n bytes has at most
+// n/minElementBytes elements, so one of up to
+// maxCommitEvents*minElementBytes bytes needs no counting.
+const minElementBytes = 2
+
+// elementCounter counts the elements of a JSON array as its bytes come
+// in: the commas outside strings at the array's top level. It is a bound
+// for what decoding the array would allocate, not a validator: JSON
+// decoding checks the syntax afterwards.
+type elementCounter struct {
+	scanned  int // bytes of the payload counted so far
+	commas   int
+	depth    int
+	inString bool
+	escaped  bool
+}
+
+// check counts the elements in the bytes of raw not yet counted, once raw
+// is long enough to hold more than maxCommitEvents of them, and fails if
+// it has more.
+func (c *elementCounter) check(raw []byte) error {
+	if len(raw) <= maxCommitEvents*minElementBytes {
+		return nil
+	}
+	c.scan(raw[c.scanned:])
+	c.scanned = len(raw)
+	if c.commas >= maxCommitEvents {
+		return fmt.Errorf("events: more than %d, the most a commit holds", maxCommitEvents)
+	}
+	return nil
+}
+
+// elements is how many elements were counted, an upper bound: 0 if the
+// payload was too short to need counting.
+func (c *elementCounter) elements() int {
+	if c.scanned == 0 {
+		return 0
+	}
+	return c.commas + 1
+}
+
+func (c *elementCounter) scan(b []byte) {
+	for _, ch := range b {
+		switch {
+		case c.escaped:
+			c.escaped = false
+		case c.inString:
+			switch ch {
+			case '\\':
+				c.escaped = true
+			case '"':
+				c.inString = false
+			}
+		case ch == '"':
+			c.inString = true
+		case ch == '[' || ch == '{':
+			c.depth++
+		case ch == ']' || ch == '}':
+			c.depth--
+		case ch == ',' && c.depth == 1:
+			c.commas++
+		}
+	}
 }
 
 func decodeStringMap(av types.AttributeValue) (map[string]string, error) {

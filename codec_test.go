@@ -128,7 +128,7 @@ func TestItemSizeBoundsDynamoDB(t *testing.T) {
 }
 
 func TestDecodeRefusesInflationBomb(t *testing.T) {
-	bomb := deflate([]byte(`[{"t":"x","d":"` + strings.Repeat("a", maxDecodedEvents) + `"}]`))
+	bomb := deflate([]byte(`[{"t":"x","d":"` + strings.Repeat("a", maxEventsBytes) + `"}]`))
 	if _, err := decodeEvents(&types.AttributeValueMemberB{Value: bomb}); err == nil {
 		t.Fatal("decoded a payload inflating past the limit")
 	}

@@ -79,8 +79,9 @@ type Config struct {
 	// they go to Offload; default DefaultOffloadAbove (256 KiB).
 	OffloadAbove int
 	// MaxCommitBytes bounds a commit's events, as JSON before compression;
-	// default DefaultMaxCommitBytes (16 MiB). A larger commit fails with
-	// ErrCommitTooLarge.
+	// default DefaultMaxCommitBytes (16 MiB), at most 64 MiB, the most a
+	// read decodes. A larger commit fails with ErrCommitTooLarge, and so
+	// does one of more than 100,000 events.
 	MaxCommitBytes int
 
 	// now is the clock CommitIDs and the settle window are taken from:
@@ -141,8 +142,8 @@ func (c *Config) validate() error {
 	if c.OffloadAbove < 1024 || c.OffloadAbove > maxItemBytes-16*1024 {
 		errs = append(errs, fmt.Errorf("eventstore: Config.OffloadAbove %d must be between 1024 and %d bytes", c.OffloadAbove, maxItemBytes-16*1024))
 	}
-	if c.MaxCommitBytes < 1 {
-		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitBytes %d must be positive", c.MaxCommitBytes))
+	if c.MaxCommitBytes < 1 || c.MaxCommitBytes > maxEventsBytes {
+		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitBytes %d must be between 1 and %d (what a read decodes)", c.MaxCommitBytes, maxEventsBytes))
 	}
 	return errors.Join(append(errs, c.validateFeatures()...)...)
 }

@@ -30,8 +30,8 @@ var (
 	// ErrCommitTooLarge reports a commit whose encoded item exceeds
 	// DynamoDB's 400 KB item limit (with Config.Offload: whose commit
 	// metadata, never offloaded, leaves no room; the message names its
-	// size), or whose events exceed Config.MaxCommitBytes; the size is
-	// measured before sending.
+	// size), or whose events exceed Config.MaxCommitBytes or number more
+	// than 100,000; the size is measured before sending.
 	ErrCommitTooLarge = errors.New("eventstore: commit too large")
 	// ErrVersionConflict is matched by every *VersionConflictError.
 	ErrVersionConflict = errors.New("eventstore: version conflict")

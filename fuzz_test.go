@@ -47,6 +47,8 @@ func FuzzDecodeItem(f *testing.F) {
 	f.Add("acct#1", "7", id.String(), ms, []byte(`[{"t":"a","d":[1,2,3]}]`), uint8(2), "k", "v", uint16(0))
 	f.Add("a", "-1", "", "", []byte(`[]`), uint8(3), "k", "v", uint16(0xffff))
 	f.Add("a", "99999999999999999999", id.String(), "0", []byte(`[{"t":""}]`), uint8(0), "k", "v", uint16(0x5555))
+	// A compression bomb (issue 26): more events than a commit holds.
+	f.Add("acct#1", "0", id.String(), ms, deflateBest(tinyEvents(maxCommitEvents+1)), uint8(3), "k", "v", uint16(0))
 	f.Fuzz(func(t *testing.T, aggregateID, version, commitID, committedAt string, events []byte, packing uint8, metaKey, metaValue string, shape uint16) {
 		item := fuzzItem(aggregateID, version, commitID, committedAt, events, packing, metaKey, metaValue, shape)
 		c, err := decodeCommit(item)
@@ -129,6 +131,7 @@ func FuzzDecodeEvents(f *testing.F) {
 	f.Add(deflate([]byte(`[{"t":"a","d":"x"}]`)), uint8(2))
 	f.Add([]byte(`[{"t":"a","m":{}}]`), uint8(0))
 	f.Add([]byte(`[{"t":"a","d":"\ud800"}]`), uint8(0))
+	f.Add(deflateBest(tinyEvents(maxCommitEvents+1)), uint8(2)) // a compression bomb (issue 26)
 	f.Fuzz(func(t *testing.T, payload []byte, packing uint8) {
 		var av types.AttributeValue
 		switch packing % 3 {
@@ -142,6 +145,9 @@ func FuzzDecodeEvents(f *testing.F) {
 		events, err := decodeEvents(av)
 		if err != nil {
 			return // decodeStored wraps it in ErrCorruptCommit
+		}
+		if len(events) > maxCommitEvents {
+			t.Fatalf("decoded %d events, over the %d a commit holds", len(events), maxCommitEvents)
 		}
 		c := Commit{AggregateID: "a", Events: events}
 		if err := c.validate(); err != nil {

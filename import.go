@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -24,8 +26,15 @@ import (
 // (import an aggregate's commits in version order); *VersionConflictError when another commit
 // holds the version; ErrCommitDeadline if an Append of this very CommitID
 // missed its deadline at this key, which fenced it out for good;
-// ErrShardMismatch. Any other error leaves the outcome
-// unknown: import the same commit again.
+// ErrShardMismatch; with offloaded events, ErrSettleMismatch as for
+// Append. Any other error leaves the outcome unknown: import the same
+// commit again.
+//
+// Offloaded events: the blob's key records when it was written (see
+// importBlobKey), and the item is sent within Config.MaxCommitLatency of
+// that, never later, so that Store.Orphaned, which judges a blob by that
+// time, never sweeps the blob of an import still on its way. An upload that
+// takes longer stores nothing (an unknown outcome: import it again).
 //
 // Import is safe for concurrent use.
 func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
@@ -40,12 +49,24 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 	if err != nil {
 		return c, err
 	}
-	enc, err := s.stage(ctx, c, p, prev[0], s.checkShards) // no writer deadline to check
+	enc, written, err := s.stageImport(ctx, c, p, prev[0])
 	if err != nil {
 		return c, err
 	}
+	putCtx := ctx
+	if enc.blob != nil {
+		remaining := written.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.now())
+		if remaining <= 0 {
+			s.cfg.Offload.Delete(ctx, enc.blobKey) // best effort: no item will point to it
+			return c, unknown(fmt.Errorf("storing its offloaded events took longer than Config.MaxCommitLatency %v; nothing stored", s.cfg.MaxCommitLatency),
+				"eventstore: import aggregate %q version %d (commit %s: import it again)", c.AggregateID, c.Version, c.CommitID)
+		}
+		var cancel context.CancelFunc
+		putCtx, cancel = context.WithTimeout(ctx, remaining) // no attempt once Orphaned may judge the blob
+		defer cancel()
+	}
 	cond, names, values := putCondition(c.CommitID)
-	err = s.conditionalPut(ctx, enc.item, cond, names, values)
+	err = s.conditionalPut(putCtx, enc.item, cond, names, values)
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -53,10 +74,46 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 		return c, nil
 	case errors.As(err, &failed):
 		err = s.heldBy(ctx, c, failed.Item, err)
+		if ref, _ := decodeRef(failed.Item); err == nil && enc.blob != nil && (ref == nil || ref.key != enc.blobKey) {
+			s.cfg.Offload.Delete(ctx, enc.blobKey) // best effort: the stored commit points to its own blob
+		}
 		s.dropBlobs(ctx, err, nil, enc)
 		return c, err
 	default:
 		return c, unknown(err, "eventstore: import aggregate %q version %d (commit %s, outcome unknown: import it again)",
 			c.AggregateID, c.Version, c.CommitID)
 	}
+}
+
+// stageImport is stage for Import: the table's check, as a writer's when
+// the events are offloaded (their put has a deadline, see Import), and the
+// blob first, under a key that records the time it is written, returned.
+func (s *Store) stageImport(ctx context.Context, c Commit, p packed, prev string) (encoded, time.Time, error) {
+	enc, err := s.encodeItem(c, p)
+	if err == nil {
+		err = linkItem(c, enc.item, prev)
+	}
+	if err != nil {
+		return enc, time.Time{}, err
+	}
+	check := s.checkShards // without a blob, no deadline to check
+	if enc.blob != nil {
+		check = s.checkWriter
+	}
+	if err := check(ctx); err != nil {
+		return enc, time.Time{}, failedBefore(err)
+	}
+	if enc.blob == nil {
+		return enc, time.Time{}, nil
+	}
+	written := s.cfg.now()
+	enc.blobKey = importBlobKey(enc.blobKey, written)
+	enc.item[attrEventsKey] = &types.AttributeValueMemberS{Value: enc.blobKey}
+	if err := checkItemSize(c, enc.item); err != nil {
+		return enc, time.Time{}, err
+	}
+	if err := s.storeBlobs(ctx, enc); err != nil {
+		return enc, time.Time{}, failedBefore(err)
+	}
+	return enc, written, nil
 }

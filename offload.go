@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
@@ -23,6 +24,19 @@ type BlobStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+}
+
+// SizedBlobStore is a BlobStore that can read a blob knowing the size its
+// item records (s3offload.Store is one): it reads no more than that size
+// and a byte, so that an object replaced by a larger one costs no more
+// memory than the blob written. The store calls GetSized, when
+// Config.Offload has it, in place of Get.
+type SizedBlobStore interface {
+	BlobStore
+	// GetSized returns the data at key, as Get does, when it holds at most
+	// size bytes; when it holds more, an error wrapping ErrCorruptCommit,
+	// having read at most size+1 bytes of it.
+	GetSized(ctx context.Context, key string, size int64) ([]byte, error)
 }
 
 // Defaults of the offload settings of Config.
@@ -43,6 +57,11 @@ const (
 	attrEventsSize = "eventsSize" // N: its length in bytes
 	attrEventsSum  = "eventsSum"  // S: hex SHA-256 of its bytes
 )
+
+// maxBlobBytes is the size of the largest blob a store writes: DEFLATE of
+// maxEventsBytes of JSON, which grows incompressible input by 5 bytes a
+// 64 KiB block at most.
+const maxBlobBytes = maxEventsBytes + maxEventsBytes/1024
 
 // maxParallelFetches bounds the blobs one read fetches at a time.
 const maxParallelFetches = 8
@@ -65,6 +84,15 @@ type blobRef struct {
 func blobKey(c Commit, blob []byte) string {
 	h := sha256.Sum256([]byte(c.AggregateID))
 	return hex.EncodeToString(h[:16]) + "/" + strconv.FormatInt(c.Version, 10) + "/" + c.CommitID + "/" + checksum(blob)[:16]
+}
+
+// importBlobKey is the key of an imported commit's blob: its blobKey and
+// a ULID of the time it is written. An imported commit's CommitID may be
+// of any age, so the age Orphaned judges a blob by is that of the write,
+// which the key must therefore record (the BlobStore interface keeps no
+// time of its own).
+func importBlobKey(key string, written time.Time) string {
+	return key + "/" + newCommitID(written).String()
 }
 
 // compressed is the DEFLATE form of raw, which packEvents may have made
@@ -103,6 +131,9 @@ func decodeRef(item map[string]types.AttributeValue) (*blobRef, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size < 0 || size > maxBlobBytes {
+		return nil, fmt.Errorf("%s %d: no blob the store writes has it", attrEventsSize, size)
+	}
 	sum, err := stringAttr(item, attrEventsSum)
 	if err != nil {
 		return nil, err
@@ -120,7 +151,13 @@ func (s *Store) fetchEvents(ctx context.Context, c *Commit, ref *blobRef) error 
 	if s.cfg.Offload == nil {
 		return fail(errors.New("the store has no Config.Offload to read them from"))
 	}
-	data, err := s.cfg.Offload.Get(ctx, ref.key)
+	var data []byte
+	var err error
+	if sized, ok := s.cfg.Offload.(SizedBlobStore); ok {
+		data, err = sized.GetSized(ctx, ref.key, ref.size)
+	} else {
+		data, err = s.cfg.Offload.Get(ctx, ref.key)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -250,10 +287,19 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 // Config.Offload, belongs to no stored commit and never will, so that a
 // sweep may delete it. Orphans are left by a crash between the blob and the
 // item, an unknown outcome whose commit never landed, or a failed cleanup;
-// no read ever follows one. A blob is an orphan once its commit is older
-// than the settle window (it can no longer land, and the index has caught
-// up) and no commit in the scan index points to it. It costs one index
-// query per scan shard. Sweep with a listing of the bucket:
+// no read ever follows one. A blob is an orphan once no writer can store
+// its item any more, and no commit in the scan index points to it. The
+// writer's deadline runs from the blob's write: from its CommitID's time
+// for Append and AppendAll, whose puts end at the writer deadline, and from
+// the time the key records for Import, which writes the blob of an old
+// CommitID (see Import). A blob is therefore judged only once that time is
+// older than the settle window, the longer of Config.Settle and the
+// table's writer deadline plus SettleAllowance: by then its item has
+// landed, or never will, and the index, which Tail trusts alike, has
+// caught up. (The key holds a hash of the aggregate id, not the id, so the
+// table cannot be read by key.) It costs one index query per scan shard,
+// and reads the table's metadata item once per Store. Sweep with a listing
+// of the bucket:
 //
 //	for key, err := range blobs.Keys(ctx) { // s3offload.Store.Keys
 //		if orphan, err := store.Orphaned(ctx, key); err == nil && orphan {
@@ -261,16 +307,34 @@ func inParallel(ctx context.Context, n int, op func(ctx context.Context, i int) 
 //		}
 //	}
 func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
-	parts := strings.Split(key, "/") // hash/version/CommitID, then the content hash since issue 12
-	if len(parts) != 3 && len(parts) != 4 {
+	// hash/version/CommitID, then the content hash since issue 12, then
+	// the write time of an Import's blob since issue 26.
+	parts := strings.Split(key, "/")
+	if len(parts) < 3 || len(parts) > 5 {
 		return false, fmt.Errorf("%w: %q", errNotBlobKey, key)
 	}
 	id, err := parseCommitID(parts[2])
 	if err != nil {
 		return false, fmt.Errorf("%w: %q: %v", errNotBlobKey, key, err)
 	}
-	if s.cfg.now().Sub(commitTime(id)) <= s.cfg.Settle {
+	written := commitTime(id)
+	if len(parts) == 5 {
+		w, err := parseCommitID(parts[4])
+		if err != nil {
+			return false, fmt.Errorf("%w: %q: write time: %v", errNotBlobKey, key, err)
+		}
+		if t := commitTime(w); t.After(written) {
+			written = t
+		}
+	}
+	if s.cfg.now().Sub(written) <= s.cfg.Settle {
 		return false, nil // its commit may still land, or not be indexed yet
+	}
+	if err := s.checkShards(ctx); err != nil {
+		return false, fmt.Errorf("eventstore: is %s an orphan: %w", key, err)
+	}
+	if s.cfg.now().Sub(written) <= s.shards.latency+SettleAllowance {
+		return false, nil // a writer with the table's longer deadline may still store it
 	}
 	for shard := range s.cfg.ScanShards {
 		out, err := s.client.Query(pagesOf(ctx, OpScan), s.shardQuery(shard, id, id), s.opts...)

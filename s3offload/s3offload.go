@@ -36,11 +36,14 @@ type S3API interface {
 
 var _ S3API = (*s3.Client)(nil)
 
-var _ eventstore.BlobStore = (*Store)(nil)
+var _ eventstore.SizedBlobStore = (*Store)(nil)
 
 // maxObjectBytes bounds what Get reads, so a wrong object cannot exhaust
-// memory; the event store's own limit (Config.MaxCommitBytes) is far below.
-const maxObjectBytes = 1 << 30
+// memory: the largest blob the event store writes is its 64 MiB bound of
+// Config.MaxCommitBytes, compressed, which DEFLATE grows by 5 bytes a 64
+// KiB block at most. The store reads with GetSized, bounded by the size
+// the item records.
+const maxObjectBytes = 65 << 20
 
 // Store is an eventstore.BlobStore on one S3 bucket. It is safe for
 // concurrent use.
@@ -78,8 +81,34 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 }
 
 // Get returns the bytes at key; an error wrapping eventstore.ErrBlobNotFound
-// if there are none.
+// if there are none. It reads at most 65 MiB, more than the event store
+// writes.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	data, err := s.get(ctx, key, maxObjectBytes)
+	if errors.Is(err, errTooLarge) {
+		err = fmt.Errorf("s3offload: read s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	return data, err
+}
+
+// GetSized returns the bytes at key if there are at most size; an error
+// wrapping eventstore.ErrCorruptCommit if there are more, having read at
+// most size+1 of them (none if S3 says the object is larger); an error
+// wrapping eventstore.ErrBlobNotFound if there are none.
+func (s *Store) GetSized(ctx context.Context, key string, size int64) ([]byte, error) {
+	data, err := s.get(ctx, key, min(max(size, 0), maxObjectBytes))
+	if errors.Is(err, errTooLarge) {
+		err = fmt.Errorf("s3offload: read s3://%s/%s%s: %w: %w", s.bucket, s.prefix, key, eventstore.ErrCorruptCommit, err)
+	}
+	return data, err
+}
+
+// errTooLarge reports an object larger than the read allows.
+var errTooLarge = errors.New("object larger than expected")
+
+// get reads the object at key, failing with errTooLarge, unwrapped, past
+// limit bytes, of which it reads at most one more.
+func (s *Store) get(ctx context.Context, key string, limit int64) ([]byte, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
 	var missing *types.NoSuchKey
 	if errors.As(err, &missing) {
@@ -89,12 +118,15 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("s3offload: get s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxObjectBytes+1))
-	if err == nil && len(data) > maxObjectBytes {
-		err = fmt.Errorf("object over %d bytes", maxObjectBytes)
+	if n := aws.ToInt64(out.ContentLength); n > limit {
+		return nil, fmt.Errorf("%w: %d bytes, want at most %d", errTooLarge, n, limit)
 	}
+	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("s3offload: read s3://%s/%s%s: %w", s.bucket, s.prefix, key, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
 	}
 	return data, nil
 }

@@ -51,3 +51,28 @@ func TestNewRefusesBadInput(t *testing.T) {
 		t.Error("New accepted a one-letter bucket")
 	}
 }
+
+// GetSized reads no more of an object than the size the item records and
+// a byte: a larger object is ErrCorruptCommit.
+func TestGetSizedRefusesALargerObject(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client, bucket := s3test.Bucket(t)
+	store, err := s3offload.New(client, bucket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("abcd"), 1<<20)
+	if err := store.Put(ctx, "k", data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.GetSized(ctx, "k", int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("GetSized at the object's size = %d bytes, %v; want the %d bytes put", len(got), err, len(data))
+	}
+	if got, err := store.GetSized(ctx, "k", 1000); !errors.Is(err, eventstore.ErrCorruptCommit) || got != nil {
+		t.Errorf("GetSized of a %d-byte object as 1000 bytes = %d bytes, %v; want ErrCorruptCommit", len(data), len(got), err)
+	}
+	if _, err := store.GetSized(ctx, "missing", 1000); !errors.Is(err, eventstore.ErrBlobNotFound) {
+		t.Errorf("GetSized of a missing key: %v, want ErrBlobNotFound", err)
+	}
+}
