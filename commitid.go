@@ -17,8 +17,11 @@ import (
 // the first 12 bytes, time and 6 random bytes. So the store knows a
 // CommitID it assigned from one a caller set, wherever the Commit went in
 // between (Update, a retry with a returned Commit), and may replace its
-// own when a new decision needs a new one (see follow). A caller-set id
-// bears the mark by chance once in 2^32; another process's never does.
+// own when a new decision needs a new one (see follow). An id made
+// elsewhere (by a caller, or another process) bears the mark by chance
+// once in 2^32: then, if not greater than its predecessor's, it is
+// replaced rather than refused. 48 random bits per millisecond are left,
+// plenty against collisions between processes.
 var markKey = func() (k [32]byte) {
 	rand.Read(k[:])
 	return k
