@@ -17,14 +17,28 @@ import (
 
 // Append stores c as one item with one conditional PutItem, all its events
 // or none, at c.Version of c.AggregateID. It keeps a CommitID the caller set
-// (it must be a ULID) and assigns one otherwise; CommittedAt is the instant
-// of the CommitID. Whatever the error, the returned Commit carries the
-// CommitID, so calling Append again with it is an idempotent retry: if the
-// first attempt was stored, the retry reports success and writes nothing.
+// (it must be a ULID, at most Config.MaxCommitLatency ahead of the store's
+// clock) and assigns one otherwise; CommittedAt is the instant of the
+// CommitID. Whatever the error, the returned Commit carries the CommitID,
+// so calling Append again with it is an idempotent retry: if the first
+// attempt was stored, the retry reports success and writes nothing.
+//
+// The store knows the CommitIDs it assigned (those of the Commits this
+// process's Append, AppendAll, AppendNext, AppendNew and Update return)
+// from those a caller made, and one it assigned stays its own: where it is
+// not greater than version c.Version-1's (a predecessor written by a
+// clock ahead), Append replaces it, as it would a new one, rather than
+// refuse it. That is safe on a retry too: a CommitID not greater than the
+// predecessor's was never sent.
 //
 // Errors: ErrInvalidCommit or ErrCommitTooLarge before any request, so
-// nothing is written; ErrInvalidCommit naming both ids, before any write,
-// for a caller-set CommitID not greater than version c.Version-1's;
+// nothing is written: among them, a caller-set CommitID more than
+// Config.MaxCommitLatency ahead of the store's clock, and a store clock
+// outside the ULID range (1970 to the year 10889); ErrInvalidCommit naming
+// both ids, before any write, for a caller-set CommitID not greater than
+// version c.Version-1's, and for any commit after a version c.Version-1
+// whose CommitID is at the largest ULID time, which no CommitID can
+// follow;
 // *VersionGapError (ErrVersionGap) when version c.Version-1 is not stored
 // (see doc.go, "Causal order"); *VersionConflictError when another commit
 // holds the version; *CommitMismatchError when c's CommitID is stored
@@ -59,13 +73,12 @@ func (s *Store) Append(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendOne(ctx context.Context, c Commit) (Commit, error) {
-	fresh := c.CommitID == ""
 	p, err := s.prepare(&c)
 	if err != nil {
 		return c, err
 	}
 	one := []Commit{c}
-	prev, err := s.chain(ctx, one, []bool{fresh})
+	prev, err := s.chain(ctx, one, []bool{assigned(c.CommitID)})
 	if err != nil {
 		return one[0], err
 	}
@@ -94,22 +107,36 @@ func (s *Store) prepare(c *Commit) (packed, error) {
 	}
 	if fresh {
 		c.CommitID = ""
-		s.assignCommitID(c) // a new id cannot fail
+		if err := s.assignCommitID(c); err != nil {
+			return packed{}, err
+		}
 	}
 	return p, nil
 }
 
 // assignCommitID gives c a new CommitID, or checks the one it has, and
-// sets CommittedAt to its time.
+// sets CommittedAt to its time. A caller-set CommitID (one the store did
+// not assign, see assigned) may be at most Config.MaxCommitLatency ahead
+// of the store's clock: further ahead it is refused, so that no caller
+// can store one at the edge of the ULID range, which no CommitID could
+// follow.
 func (s *Store) assignCommitID(c *Commit) error {
+	now := s.cfg.now()
 	if c.CommitID == "" {
-		id := newCommitID(s.cfg.now())
+		id, err := nextCommitID(now)
+		if err != nil {
+			return fmt.Errorf("%w (aggregate %q version %d)", err, c.AggregateID, c.Version)
+		}
 		c.CommitID, c.CommittedAt = id.String(), commitTime(id)
 		return nil
 	}
 	id, canonical, err := parseAnyCase(c.CommitID)
 	if err != nil {
 		return fmt.Errorf("%w: commit id: %v", ErrInvalidCommit, err)
+	}
+	if ahead := commitTime(id).Sub(now); ahead > s.cfg.MaxCommitLatency && !assigned(canonical) {
+		return fmt.Errorf("%w: %w: aggregate %q version %d: commit id %s is %v ahead of the store's clock, more than Config.MaxCommitLatency (%v)",
+			ErrInvalidCommit, errCommitIDAhead, c.AggregateID, c.Version, canonical, ahead, s.cfg.MaxCommitLatency)
 	}
 	c.CommitID, c.CommittedAt = canonical, commitTime(id)
 	return nil
@@ -280,11 +307,14 @@ const defaultAppendNextAttempts = 5
 // facts); where a decision depends on the state, load the aggregate and
 // Append at the version after it.
 //
-// Each attempt takes a fresh CommitID unless the caller set one. If
-// c.CommitID is set, as when retrying an AppendNext that failed with an
-// unknown outcome with the Commit it returned, the first attempt is at
-// c.Version as given, so that a commit stored there by the earlier call is
-// recognised rather than stored twice.
+// Each attempt takes a fresh CommitID unless the caller set one (a
+// CommitID the store assigned, as in a Commit AppendNext returned, is not
+// the caller's; see Append). If c.CommitID is set, as when retrying an
+// AppendNext that failed (an unknown outcome, or conflicts on every
+// attempt) with the Commit it returned, the first attempt is at c.Version
+// as given, so that a commit stored there by the earlier call is
+// recognised rather than stored twice; the attempts after it move on as
+// usual.
 //
 // Errors: those of Append, validation before any request; ErrInvalidCommit
 // when the aggregate is at version 2^63-1 (math.MaxInt64), which has no
@@ -298,27 +328,30 @@ func (s *Store) AppendNext(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendNext(ctx context.Context, c Commit) (Commit, error) {
-	fresh := c.CommitID == ""
-	if fresh {
+	resend := c.CommitID != "" // a returned Commit: first at c.Version
+	if !resend {
 		c.Version = 0 // chosen below; 0 for validation
 	}
 	p, err := s.prepare(&c)
 	if err != nil {
 		return c, err
 	}
+	own := assigned(c.CommitID)
 	pause := backoff.NewExponentialBackOff()
 	pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = 10*time.Millisecond, 200*time.Millisecond, 0
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			note(ctx, func(o *Observation) { o.Retries++ })
-			if fresh {
+			if own { // another version: a new decision, a new CommitID
 				c.CommitID = ""
-				s.assignCommitID(&c) // a new id cannot fail
+				if err := s.assignCommitID(&c); err != nil {
+					return c, err
+				}
 			}
 		}
-		prev, err := s.nextLink(ctx, &c, fresh || attempt > 1)
+		prev, err := s.nextLink(ctx, &c, !resend || attempt > 1)
 		if err == nil {
-			err = follow(&c, prev, fresh)
+			err = follow(&c, prev, own)
 		}
 		if err != nil {
 			return c, err

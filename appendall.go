@@ -35,7 +35,8 @@ const maxTransactionBytes = 4 << 20
 // stores it (one PutItem, half the cost of a transaction).
 //
 // Like Append, AppendAll keeps the CommitIDs the caller set and assigns the
-// others, in increasing order; whatever the error, the returned commits
+// others, in increasing order (and replaces one it assigned that is not
+// greater than its predecessor's; see Append); whatever the error, the returned commits
 // carry their CommitIDs, so calling AppendAll again with them is an
 // idempotent retry. The request carries a ClientRequestToken derived from
 // the items, so that DynamoDB applies a resent request once; a resend that
@@ -75,15 +76,15 @@ func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, err
 }
 
 func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, error) {
-	fresh := make([]bool, len(commits))
-	for i, c := range commits {
-		fresh[i] = c.CommitID == ""
-	}
 	out, packs, err := s.prepareAll(commits)
 	if err != nil {
 		return out, err
 	}
-	prevs, err := s.chain(ctx, out, fresh)
+	own := make([]bool, len(out))
+	for i, c := range out {
+		own[i] = assigned(c.CommitID)
+	}
+	prevs, err := s.chain(ctx, out, own)
 	if err != nil {
 		return out, err
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/oklog/ulid/v2"
 )
 
 // attrPrev, on every commit at a version n > 0 that Append, AppendAll or
@@ -80,17 +79,20 @@ func (s *Store) gap(ctx context.Context, aggregateID string, version int64) erro
 }
 
 // follow makes c's CommitID greater than prev, its predecessor's ("" at
-// version 0). A CommitID the store assigned (fresh) that is not greater,
-// because this writer's clock is behind the predecessor's writer's, is
-// replaced by a random ULID at prev's millisecond + 1: never a
-// deterministic increment of prev, so that racing writers do not make the
-// same id. A caller-set CommitID that is not greater is refused, before
-// any request.
-func follow(c *Commit, prev string, fresh bool) error {
+// version 0). A CommitID the store assigned (own; see assigned) that is
+// not greater, because this writer's clock is behind the predecessor's
+// writer's, is replaced by a random ULID at prev's millisecond + 1: never
+// a deterministic increment of prev, so that racing writers do not make
+// the same id. Replacing it is safe even on a retry: a put is sent only
+// with a CommitID greater than the predecessor's, so one that is not was
+// never stored there. A caller-set CommitID that is not greater is
+// refused, before any request; so is every CommitID after a predecessor
+// at the largest ULID time, which none can follow.
+func follow(c *Commit, prev string, own bool) error {
 	if prev == "" || c.CommitID > prev {
 		return nil
 	}
-	if !fresh {
+	if !own {
 		return fmt.Errorf("%w: aggregate %q version %d: commit id %s is not greater than %s, the commit id of version %d",
 			ErrInvalidCommit, c.AggregateID, c.Version, c.CommitID, prev, c.Version-1)
 	}
@@ -98,14 +100,13 @@ func follow(c *Commit, prev string, fresh bool) error {
 	if err != nil {
 		return err
 	}
-	id := newCommitIDAt(p.Time() + 1)
+	id, err := newCommitIDAt(p.Time() + 1)
+	if err != nil {
+		return fmt.Errorf("%w: %w: aggregate %q version %d: version %d has commit id %s",
+			ErrInvalidCommit, errNoNextCommitID, c.AggregateID, c.Version, c.Version-1, prev)
+	}
 	c.CommitID, c.CommittedAt = id.String(), commitTime(id)
 	return nil
-}
-
-// newCommitIDAt is a ULID at millisecond ms with fresh random entropy.
-func newCommitIDAt(ms uint64) ulid.ULID {
-	return ulid.MustNew(ms, ulid.DefaultEntropy())
 }
 
 // chain checks and links the commits of one append (one commit, or an
@@ -114,7 +115,7 @@ func newCommitIDAt(ms uint64) ulid.ULID {
 // several aggregates run in parallel), and each CommitID greater than its
 // predecessor's (see follow). It returns each commit's predecessor
 // CommitID, "" at version 0.
-func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]string, error) {
+func (s *Store) chain(ctx context.Context, commits []Commit, own []bool) ([]string, error) {
 	groups := map[string][]int{}
 	var order []string
 	for i, c := range commits {
@@ -153,7 +154,7 @@ func (s *Store) chain(ctx context.Context, commits []Commit, fresh []bool) ([]st
 			if k > 0 {
 				prevs[i] = commits[groups[id][k-1]].CommitID
 			}
-			if err := follow(&commits[i], prevs[i], fresh[i]); err != nil {
+			if err := follow(&commits[i], prevs[i], own[i]); err != nil {
 				return nil, err
 			}
 		}

@@ -18,15 +18,18 @@ import (
 	"github.com/dynacommit/eventstore/internal/faults"
 )
 
-// A caller-set CommitID reused at the next version of the same aggregate
-// is refused before any request; reused on another aggregate, it is
+// A caller-set CommitID (one the caller made, not one the store assigned,
+// which the store may replace) reused at the next version of the same
+// aggregate is refused before any request; reused on another aggregate, it is
 // stored, and Scan and Tail yield both commits, ordered by AggregateID,
 // without error; a checkpoint at that CommitID covers both.
 func TestCommitIDReused(t *testing.T) {
 	t.Parallel()
 	s, client, table := newStore(t, eventstore.Config{})
 	ctx := ctxT(t)
-	first := mustAppend(t, s, commit("b-agg", 0))
+	first := commit("b-agg", 0)
+	first.CommitID = aheadID(0)
+	first = mustAppend(t, s, first)
 	again := commit("b-agg", 1)
 	again.CommitID = first.CommitID
 	_, err := s.Append(ctx, again)

@@ -26,7 +26,7 @@ type Event struct {
 type Commit struct {
 	AggregateID string
 	Version     int64
-	CommitID    string    // a ULID; set by Append unless the caller set one
+	CommitID    string    // a ULID; set by Append unless the caller set one (see Store.Append)
 	CommittedAt time.Time // the instant of CommitID, set by Append
 	Events      []Event
 	Metadata    map[string]string // commit headers: correlation id, user, ...

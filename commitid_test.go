@@ -1,12 +1,23 @@
 package eventstore
 
 import (
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 )
+
+// newCommitID is nextCommitID for tests, whose clock is in range.
+func newCommitID(now time.Time) ulid.ULID {
+	id, err := nextCommitID(now)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
 
 func TestCommitIDsIncreaseAcrossGoroutines(t *testing.T) {
 	const goroutines, each = 8, 2000
@@ -86,5 +97,44 @@ func TestScanBounds(t *testing.T) {
 	}
 	if scanHorizon(now, 0) != top {
 		t.Error("settle 0 does not yield everything")
+	}
+}
+
+// The store knows the CommitIDs it assigned, in any case, from those a
+// caller made; a CommitID past the largest ULID time, or from a clock
+// outside the ULID range, is an error, and leaves the next one unharmed.
+func TestAssignedCommitIDs(t *testing.T) {
+	own := newCommitID(time.Now())
+	at, err := newCommitIDAt(own.Time() + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{own.String(), strings.ToLower(own.String()), at.String()} {
+		if !assigned(id) {
+			t.Errorf("%s, assigned by the store, is not recognised", id)
+		}
+	}
+	flipped := own
+	flipped[8] ^= 1
+	for _, id := range []string{flipped.String(), "", "x"} {
+		if assigned(id) {
+			t.Errorf("%q is taken for the store's", id)
+		}
+	}
+	for range 1000 {
+		if id := ulid.Make().String(); assigned(id) {
+			t.Errorf("caller's %s is taken for the store's", id)
+		}
+	}
+	if _, err := newCommitIDAt(ulid.MaxTime() + 1); err == nil {
+		t.Error("a commit id past the largest time")
+	}
+	for _, at := range []time.Time{time.Date(10900, 1, 1, 0, 0, 0, 0, time.UTC), time.UnixMilli(-1)} {
+		if id, err := nextCommitID(at); !errors.Is(err, errClockOutOfRange) {
+			t.Errorf("clock at %v: %s, %v", at, id, err)
+		}
+	}
+	if next := newCommitID(time.Now()); next.Time() > uint64(time.Now().Add(time.Minute).UnixMilli()) {
+		t.Errorf("after a clock out of range, %s is far ahead", next)
 	}
 }

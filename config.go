@@ -42,8 +42,11 @@ type Config struct {
 	// CreateTable gives the table and the scan index; both 0 means
 	// on-demand (pay per request).
 	ReadCapacity, WriteCapacity int64
-	// MaxCommitLatency is the writer deadline; default
-	// DefaultMaxCommitLatency. See Store.Append.
+	// MaxCommitLatency is the writer deadline, a whole number of
+	// milliseconds (the table records it in milliseconds, and every store
+	// compares its own with it); default DefaultMaxCommitLatency. It also
+	// bounds how far ahead of the store's clock a caller-set CommitID may
+	// be. See Store.Append.
 	MaxCommitLatency time.Duration
 	// Settle is the settle window of Scan and Tail when no WithSettle
 	// option is given; default MaxCommitLatency + SettleAllowance. It must
@@ -134,6 +137,10 @@ func (c *Config) validate() error {
 	}
 	if c.MaxCommitLatency < 0 {
 		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitLatency %v must not be negative", c.MaxCommitLatency))
+	}
+	if c.MaxCommitLatency%time.Millisecond != 0 {
+		errs = append(errs, fmt.Errorf("eventstore: Config.MaxCommitLatency %v must be a whole number of milliseconds, as the table records it",
+			c.MaxCommitLatency))
 	}
 	if c.Settle <= c.MaxCommitLatency {
 		errs = append(errs, fmt.Errorf("eventstore: Config.Settle %v must exceed MaxCommitLatency %v, or a late commit could be skipped",

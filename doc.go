@@ -127,7 +127,8 @@
 //
 // L is the WRITERS' deadline, so the table records it: the first store to
 // use a table writes its MaxCommitLatency into the metadata item beside
-// scanShards (adding it to an item that lacks it). A store whose
+// scanShards (a writer adds it to an item that lacks it; a reader
+// never writes it, and assumes its own until a writer has). A store whose
 // MaxCommitLatency exceeds the recorded one gets ErrSettleMismatch from
 // its first write; a store whose settle window (Config.Settle, or
 // WithSettle(d) with d > 0) is shorter than the recorded deadline plus

@@ -21,8 +21,11 @@ var (
 	// is not UTF-8, an empty commit metadata key or one over 50,000 bytes,
 	// a CommitID that is not a ULID (any case; it is stored canonical),
 	// an AppendAll without commits, past one transaction's limits (100
-	// commits, 4 MB) or with two commits for one version or CommitID, or an AppendNext past version 2^63-1. The message says
-	// which.
+	// commits, 4 MB) or with two commits for one version or CommitID, or an AppendNext past version 2^63-1;
+	// a caller-set CommitID more than Config.MaxCommitLatency ahead of
+	// the store's clock; a commit whose predecessor's CommitID is at the
+	// largest ULID time (no CommitID can follow it); a store clock outside
+	// the ULID range. The message says which.
 	ErrInvalidCommit = errors.New("eventstore: invalid commit")
 	// ErrInvalidCommitID reports a scan checkpoint (Scan's or Tail's after)
 	// that is not a 26-character ULID (in any case), or the largest ULID.
@@ -113,7 +116,16 @@ var (
 	// errNoNextVersion: an aggregate at version 2^63-1 has no next one.
 	errNoNextVersion = errors.New("aggregate is at the largest version")
 	errNotULID       = errors.New("not a ULID in canonical form")
-	errNoCommits     = errors.New("no commits to append")
+	// errCommitIDAhead: a caller-set CommitID further ahead of the
+	// store's clock than Config.MaxCommitLatency.
+	errCommitIDAhead = errors.New("commit id too far ahead of the clock")
+	// errNoNextCommitID: the predecessor's CommitID is at the largest ULID
+	// time, so no CommitID can follow it.
+	errNoNextCommitID = errors.New("no commit id after one at the largest ULID time")
+	// errClockOutOfRange: the store's clock is before 1970 or after the
+	// year 10889, outside the times a ULID holds.
+	errClockOutOfRange = errors.New("clock outside the ULID range")
+	errNoCommits       = errors.New("no commits to append")
 	// errTransactionTooLarge: an AppendAll past one transaction's limits
 	// (100 commits, 4 MB of items): split the batch.
 	errTransactionTooLarge = errors.New("too many commits or bytes for one transaction")

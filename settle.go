@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -21,14 +22,23 @@ import (
 // whose deadline exceeds the recorded one is refused for writes, and a
 // reader whose settle window is shorter than recorded + SettleAllowance
 // is refused at its first Scan or Tail (WithSettle(0) excepted: the
-// documented "everything visible now" opt-out).
+// documented "everything visible now" opt-out). The metadata item of a
+// table made by an older version records no deadline: the first writer
+// adds its own; readers never write it, they assume their own and read
+// the item again at each Scan, Tail or Aggregates until a writer has.
 const attrMaxLatency = "maxCommitLatency"
 
 // recordedLatency returns the writer deadline the metadata item records,
-// adding the store's own to an item written before the attribute existed
-// (if_not_exists, so the first store to add it wins).
-func (s *Store) recordedLatency(ctx context.Context, item map[string]types.AttributeValue) (time.Duration, error) {
+// and whether it records one. To an item written before the attribute
+// existed, a writer (upgrade) adds its own (if_not_exists, so the first
+// writer to add it wins); a reader writes nothing, and assumes its own
+// Config.MaxCommitLatency until a writer has recorded one (the reader's
+// policy of docs/table.md grants no UpdateItem, and readers need none).
+func (s *Store) recordedLatency(ctx context.Context, item map[string]types.AttributeValue, upgrade bool) (time.Duration, bool, error) {
 	if item[attrMaxLatency] == nil {
+		if !upgrade {
+			return s.cfg.MaxCommitLatency, false, nil
+		}
 		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                aws.String(s.cfg.Table),
 			Key:                      map[string]types.AttributeValue{attrAggregateID: item[attrAggregateID], attrVersion: item[attrVersion]},
@@ -40,24 +50,28 @@ func (s *Store) recordedLatency(ctx context.Context, item map[string]types.Attri
 			ReturnValues: types.ReturnValueAllNew,
 		}, s.opts...)
 		if err != nil {
-			return 0, fmt.Errorf("eventstore: record the writer deadline of table %s: %w", s.cfg.Table, err)
+			return 0, false, fmt.Errorf("eventstore: record the writer deadline of table %s: %w", s.cfg.Table, err)
 		}
 		item = out.Attributes
 	}
 	ms, err := numberAttr(item, attrMaxLatency)
-	if err != nil || ms < 0 {
-		return 0, fmt.Errorf("%w: metadata item of table %s: maxCommitLatency %v", ErrTableMismatch, s.cfg.Table, err)
+	if err == nil && (ms < 0 || ms > math.MaxInt64/int64(time.Millisecond)) {
+		err = fmt.Errorf("%d ms is out of range", ms)
 	}
-	return time.Duration(ms) * time.Millisecond, nil
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: metadata item of table %s: maxCommitLatency %v", ErrTableMismatch, s.cfg.Table, err)
+	}
+	return time.Duration(ms) * time.Millisecond, true, nil
 }
 
 // checkWriter is checkShards, and refuses a store whose writer deadline
 // exceeds the table's.
 func (s *Store) checkWriter(ctx context.Context) error {
-	if err := s.checkShards(ctx); err != nil {
+	recorded, err := s.checkMeta(ctx, true)
+	if err != nil {
 		return err
 	}
-	if recorded := s.shards.latency; s.cfg.MaxCommitLatency > recorded {
+	if s.cfg.MaxCommitLatency > recorded {
 		return fmt.Errorf("%w: table %s records a writer deadline of %v; this store's Config.MaxCommitLatency %v would let its commits land after readers pass them",
 			ErrSettleMismatch, s.cfg.Table, recorded, s.cfg.MaxCommitLatency)
 	}
@@ -68,12 +82,13 @@ func (s *Store) checkWriter(ctx context.Context) error {
 // cover the table's writer deadline plus SettleAllowance; 0 is the
 // explicit opt-out of WithSettle(0).
 func (s *Store) checkReader(ctx context.Context, settle time.Duration) error {
-	if err := s.checkShards(ctx); err != nil {
+	recorded, err := s.checkMeta(ctx, false)
+	if err != nil {
 		return err
 	}
-	if need := s.shards.latency + SettleAllowance; settle != 0 && settle < need {
+	if need := recorded + SettleAllowance; settle != 0 && settle < need {
 		return fmt.Errorf("%w: settle window %v is shorter than the writer deadline table %s records (%v) plus SettleAllowance (%v): a late commit could be skipped; use at least %v",
-			ErrSettleMismatch, settle, s.cfg.Table, s.shards.latency, SettleAllowance, need)
+			ErrSettleMismatch, settle, s.cfg.Table, recorded, SettleAllowance, need)
 	}
 	return nil
 }

@@ -241,8 +241,10 @@ const (
 	attrScanShards  = "scanShards"
 )
 
-// shardCheck remembers that the table's shard count was found equal to the
-// store's, or the mismatch; a failed read is tried again next time.
+// shardCheck remembers what the table's metadata item told the store:
+// the shard count, found equal to the store's, or the mismatch, and the
+// writer deadline it records. A failed read is tried again next time, and
+// so is an item that records no deadline yet (see settle.go).
 type shardCheck struct {
 	mu   sync.Mutex
 	done bool
@@ -254,28 +256,50 @@ type shardCheck struct {
 // checkShards makes sure the table records the store's ScanShards, writing
 // it if the table records none (first store on a table made elsewhere).
 // Writers and readers with different counts would lose commits between
-// them, so every operation checks once per Store.
+// them, so every operation checks once per Store. Readers, CreateTable
+// and Import call it; it never adds a writer deadline to an item that
+// lacks one (see checkMeta).
 func (s *Store) checkShards(ctx context.Context) error {
+	_, err := s.checkMeta(ctx, false)
+	return err
+}
+
+// checkMeta is checkShards, returning the writer deadline the table
+// records. Only a writer (upgrade) adds its own deadline to a metadata
+// item that records none (made by an older version); anyone else assumes
+// its own deadline, and reads the item again next time, until a writer
+// has recorded one.
+func (s *Store) checkMeta(ctx context.Context, upgrade bool) (time.Duration, error) {
 	s.shards.mu.Lock()
 	defer s.shards.mu.Unlock()
 	if s.shards.done {
-		return s.shards.err
+		return s.shards.latency, s.shards.err
 	}
-	recorded, latency, err := s.recordShards(ctx)
+	item, err := s.metaItem(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.shards.done, s.shards.latency = true, latency
-	if recorded != s.cfg.ScanShards {
+	n, err := numberAttr(item, attrScanShards)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
+	}
+	if n != int64(s.cfg.ScanShards) {
+		s.shards.done = true
 		s.shards.err = fmt.Errorf("%w: table %s was created with ScanShards %d, the store has %d",
-			ErrShardMismatch, s.cfg.Table, recorded, s.cfg.ScanShards)
+			ErrShardMismatch, s.cfg.Table, n, s.cfg.ScanShards)
+		return 0, s.shards.err
 	}
-	return s.shards.err
+	latency, recorded, err := s.recordedLatency(ctx, item, upgrade)
+	if err != nil {
+		return 0, err
+	}
+	s.shards.done, s.shards.latency = recorded, latency
+	return latency, nil
 }
 
-// recordShards returns the shard count and writer deadline the table
-// records, recording the store's if there are none yet.
-func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
+// metaItem returns the table's metadata item, writing the store's shard
+// count and writer deadline if there is none yet.
+func (s *Store) metaItem(ctx context.Context) (map[string]types.AttributeValue, error) {
 	key := map[string]types.AttributeValue{
 		attrAggregateID: &types.AttributeValueMemberS{Value: metaAggregateID},
 		attrVersion:     &types.AttributeValueMemberN{Value: metaVersion},
@@ -284,35 +308,30 @@ func (s *Store) recordShards(ctx context.Context) (int, time.Duration, error) {
 		TableName: aws.String(s.cfg.Table), Key: key, ConsistentRead: aws.Bool(true),
 	}, s.opts...)
 	if err != nil {
-		return 0, 0, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
+		return nil, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
 	}
-	item := out.Item
-	if item == nil {
-		item = map[string]types.AttributeValue{
-			attrAggregateID: key[attrAggregateID],
-			attrVersion:     key[attrVersion],
-			attrScanShards:  &types.AttributeValueMemberN{Value: strconv.Itoa(s.cfg.ScanShards)},
-			attrMaxLatency:  &types.AttributeValueMemberN{Value: strconv.FormatInt(s.cfg.MaxCommitLatency.Milliseconds(), 10)},
-		}
-		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                           aws.String(s.cfg.Table),
-			Item:                                item,
-			ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
-			ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}, s.opts...)
-		var taken *types.ConditionalCheckFailedException
-		if errors.As(err, &taken) { // another store recorded its count first
-			item, err = taken.Item, nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("eventstore: record the shard count of table %s: %w", s.cfg.Table, err)
-		}
+	if out.Item != nil {
+		return out.Item, nil
 	}
-	n, err := numberAttr(item, attrScanShards)
-	if err != nil || n < 1 {
-		return 0, 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
+	item := map[string]types.AttributeValue{
+		attrAggregateID: key[attrAggregateID],
+		attrVersion:     key[attrVersion],
+		attrScanShards:  &types.AttributeValueMemberN{Value: strconv.Itoa(s.cfg.ScanShards)},
+		attrMaxLatency:  &types.AttributeValueMemberN{Value: strconv.FormatInt(s.cfg.MaxCommitLatency.Milliseconds(), 10)},
 	}
-	latency, err := s.recordedLatency(ctx, item)
-	return int(n), latency, err
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(s.cfg.Table),
+		Item:                                item,
+		ConditionExpression:                 aws.String("attribute_not_exists(#a)"),
+		ExpressionAttributeNames:            map[string]string{"#a": attrAggregateID},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, s.opts...)
+	var taken *types.ConditionalCheckFailedException
+	if errors.As(err, &taken) { // another store recorded its count first
+		item, err = taken.Item, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: record the shard count of table %s: %w", s.cfg.Table, err)
+	}
+	return item, nil
 }
