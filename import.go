@@ -107,7 +107,11 @@ func (s *Store) stageImport(ctx context.Context, c Commit, p packed, prev string
 		return enc, time.Time{}, nil
 	}
 	written := s.cfg.now()
-	enc.blobKey = importBlobKey(enc.blobKey, written)
+	key, err := importBlobKey(enc.blobKey, written)
+	if err != nil {
+		return enc, time.Time{}, err
+	}
+	enc.blobKey = key
 	enc.item[attrEventsKey] = &types.AttributeValueMemberS{Value: enc.blobKey}
 	if err := checkItemSize(c, enc.item); err != nil {
 		return enc, time.Time{}, err

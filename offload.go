@@ -91,8 +91,9 @@ func blobKey(c Commit, blob []byte) string {
 // of any age, so the age Orphaned judges a blob by is that of the write,
 // which the key must therefore record (the BlobStore interface keeps no
 // time of its own).
-func importBlobKey(key string, written time.Time) string {
-	return key + "/" + newCommitID(written).String()
+func importBlobKey(key string, written time.Time) (string, error) {
+	id, err := nextCommitID(written)
+	return key + "/" + id.String(), err
 }
 
 // compressed is the DEFLATE form of raw, which packEvents may have made
