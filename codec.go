@@ -1,27 +1,8 @@
-// The codec: a Commit to its item and back, the events JSON, DEFLATE and
-// sizes.
-//
-// JSON is encoding/json's, measured against the hand-written parser and
-// validator it replaced (fastjson.go, jsonDepth), on 2 shared cores, with
-// 10 events of about 200 bytes a commit:
-//
-//	micro, per call             hand-written             encoding/json
-//	validate one event's data   178 ns, 0 allocs         645 ns, 0 allocs
-//	decode a commit's events    4.5 us, 13 allocs        25.1 us, 32 allocs
-//	Store, in-memory client
-//	  Append (encode)           86.8 us, 53 allocs       64.2 us, 53 allocs
-//	  Query (decode)            126 us, 50 allocs        83.7 us, 70 allocs
-//	Store, DynamoDB Local
-//	  Append                    2.64 ms, 400 allocs      5.89 ms, 400 allocs
-//	  Query 100 commits         22.8 ms, 5175 allocs     19.9 ms, 7187 allocs
-//
-// The end-to-end figures differ by machine load, not by codec (the Append
-// runs shared the 2 cores with other work): the parser saves about 2 us
-// per commit, under 0.1% of an Append and about 10% of a Query's CPU time
-// of 100 commits, far from the 1.5x that would pay for a second JSON
-// implementation. Event data is kept byte for byte: the encoder writes it
-// raw, and decoding into json.RawMessage keeps its bytes.
 package eventstore
+
+// The codec: the events' JSON and its compression. The item itself is
+// built and read in item.go. Measurements of the JSON choice are in
+// docs/performance.md, "The codec".
 
 import (
 	"bytes"

@@ -15,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/cenkalti/backoff/v4"
 	"github.com/oklog/ulid/v2"
-
-	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // Timing of a live Tail; see doc.go, "Live tail".
@@ -45,65 +43,6 @@ const (
 	liveFetchDepth = 8
 )
 
-// Live makes Tail follow the log in live mode: a commit is yielded as soon
-// as a poll finds it in the scan index, typically within 100-300 ms of its
-// Append, instead of once it is older than the settle window. Live mode
-// still never skips a commit and yields each one once per Tail, and it
-// keeps every aggregate's commits in version order, but commits of
-// different aggregates may come out of CommitID order, and the safe
-// restart point (see OnCheckpoint) trails the settle window, so a Tail
-// restarted from it repeats the commits it yielded after it. See doc.go,
-// "Live tail". Scan refuses it with an error.
-func Live() ScanOption {
-	return func(o *scanOptions) { o.live = true }
-}
-
-// OnCaughtUp makes Tail call f once, synchronously between two yields, as
-// soon as it has yielded every commit that was visible when it caught up:
-// in strict mode, after its first complete pass up to the settle horizon;
-// in live mode, after the settled backlog and a first poll of the commits
-// newer than it (a commit whose previous version is not visible yet waits
-// for it and may come after f). Scan ignores it.
-func OnCaughtUp(f func()) ScanOption {
-	return func(o *scanOptions) { o.caughtUp = f }
-}
-
-// OnCheckpoint makes Tail call f, synchronously between two yields, every
-// time its safe restart point advances: every commit with a CommitID up to
-// and including checkpoint has been yielded and its yield has returned, so
-// a Tail (or Scan) started after checkpoint skips nothing. In strict mode
-// it is the CommitID just yielded. In live mode it is the watermark, a
-// ULID that is not itself a commit's, advanced about once a second to the
-// settle horizon; a live Tail restarted from it yields again the commits
-// its predecessor yielded after it (at most a settle window and a poll of
-// commits, recognisable by aggregate id and version). Scan ignores it.
-func OnCheckpoint(f func(checkpoint string)) ScanOption {
-	return func(o *scanOptions) { o.checkpoint = f }
-}
-
-// tailOptions applies opts over the store's defaults.
-func (s *Store) tailOptions(opts []ScanOption) scanOptions {
-	o := scanOptions{settle: s.cfg.Settle}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o
-}
-
-// caughtUp calls the OnCaughtUp callback the first time only.
-func (o *scanOptions) reportCaughtUp() {
-	if f := o.caughtUp; f != nil {
-		o.caughtUp = nil
-		f()
-	}
-}
-
-func (o *scanOptions) reportCheckpoint(checkpoint string) {
-	if o.checkpoint != nil && checkpoint != "" {
-		o.checkpoint(checkpoint)
-	}
-}
-
 // liveTail is the state of one live Tail. The watermark w is a CommitID
 // (or "" before any): every commit with a CommitID <= w has been yielded,
 // or was at or before the start checkpoint.
@@ -119,6 +58,7 @@ type liveTail struct {
 	lastPoll time.Time                // reader time of the previous poll; zero before the first
 	lastBack time.Time                // reader time of the previous backtrack
 	probed   time.Time                // reader time of the previous probe (see probe.go)
+	started  bool                     // the settled backlog has been read
 }
 
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
@@ -139,47 +79,10 @@ func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield
 	idle := backoff.NewExponentialBackOff()
 	idle.InitialInterval, idle.MaxInterval, idle.MaxElapsedTime = livePollMin, livePollMax, 0
 	idle.RandomizationFactor = 0.2
-	if !t.catchUp(ctx, idle) {
-		return
-	}
-	for {
+	pollUntilDone(ctx, idle, &t.o, t.yield, func() (bool, bool, error) {
 		progressed, err := t.poll(ctx)
-		switch {
-		case t.stopped, ctx.Err() != nil:
-			return
-		case err != nil && !retry.Transient(err):
-			t.yield(Commit{}, err)
-			return
-		case err == nil:
-			t.o.reportCaughtUp()
-		}
-		if progressed {
-			idle.Reset()
-		}
-		if !retry.Sleep(ctx, idle.NextBackOff()) {
-			return
-		}
-	}
-}
-
-// catchUp yields the settled backlog with the strict, streaming scan, and
-// sets the watermark to its horizon; false when the Tail is over.
-func (t *liveTail) catchUp(ctx context.Context, idle backoff.BackOff) bool {
-	for {
-		err := t.readSettled(ctx, true)
-		switch {
-		case t.stopped || ctx.Err() != nil:
-			return false
-		case err != nil && !retry.Transient(err):
-			t.yield(Commit{}, err)
-			return false
-		case err == nil:
-			return true
-		}
-		if !retry.Sleep(ctx, idle.NextBackOff()) {
-			return false
-		}
-	}
+		return progressed, t.stopped, err
+	})
 }
 
 // readSettled yields the commits between the watermark and the settle
@@ -194,7 +97,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 		return err
 	}
 	now := t.s.cfg.now()
-	horizon := liveHorizon(now, t.o.settle).String()
+	h := horizon(now, t.o.settle).String()
 	var failed error
 	cp := checkpoints{report: func(id string) { t.advance(id) }}
 	t.s.scan(ctx, lo, t.o.settle, probe, func(c Commit, err error) bool {
@@ -210,7 +113,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 			delete(t.held, prev)
 			delete(t.heldKeys, k)
 		}
-		settled := c.CommitID <= horizon // scan's own horizon is a little later
+		settled := c.CommitID <= h // scan's own horizon is a little later
 		if settled {
 			cp.before(c.CommitID)
 		}
@@ -230,7 +133,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 	if probe {
 		t.probed = now
 	}
-	t.advance(horizon)
+	t.advance(h)
 	return nil
 }
 
@@ -240,9 +143,16 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	if err := t.s.checkReader(ctx, t.o.settle); err != nil {
 		return false, err
 	}
+	if !t.started { // the settled backlog first, streaming
+		before := len(t.yielded)
+		if err := t.readSettled(ctx, true); err != nil || t.stopped {
+			return false, err
+		}
+		t.started, progressed = true, len(t.yielded) > before
+	}
 	now := t.s.cfg.now()
 	if now.Sub(t.probed) >= probeEvery { // as a strict Tail does; see probe.go
-		if _, err := t.s.probe(ctx, liveHorizon(now, t.o.settle)); err != nil {
+		if _, err := t.s.probe(ctx, horizon(now, t.o.settle)); err != nil {
 			return false, err
 		}
 		t.probed = now
@@ -252,7 +162,7 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		if err := t.readSettled(ctx, false); err != nil || t.stopped {
 			return false, err
 		}
-		progressed = len(t.yielded) > before
+		progressed = progressed || len(t.yielded) > before
 	}
 	lo, err := scanStart(t.w)
 	if err != nil {
@@ -270,10 +180,10 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	for i := range t.s.cfg.ScanShards {
 		queries = append(queries, t.s.shardQuery(i, fastLo, scanHorizon(now, 0)))
 	}
-	horizon := ""
+	backTo := "" // the watermark after a backtrack
 	if now.Sub(t.lastBack) >= liveBacktrack {
-		h := liveHorizon(now, t.o.settle)
-		horizon = h.String()
+		h := horizon(now, t.o.settle)
+		backTo = h.String()
 		if h.Compare(lo) >= 0 && fastLo.Compare(lo) > 0 { // the fast queries do not reach down to lo
 			for i := range t.s.cfg.ScanShards {
 				queries = append(queries, t.s.shardQuery(i, lo, h))
@@ -295,9 +205,9 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	}
 	progressed = progressed || len(t.yielded) > before
 	t.lastPoll = now
-	if horizon != "" && horizon > t.w {
+	if backTo != "" && backTo > t.w {
 		t.lastBack = now
-		t.advance(horizon)
+		t.advance(backTo)
 	}
 	return progressed, nil
 }
@@ -401,7 +311,7 @@ func (t *liveTail) paused(now time.Time) bool {
 	}
 	var from ulid.ULID
 	_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
-	return from.Compare(liveHorizon(now, t.o.settle)) <= 0
+	return from.Compare(horizon(now, t.o.settle)) <= 0
 }
 
 // read runs the queries in parallel and returns the commits they found
@@ -555,43 +465,4 @@ func itemKey(item map[string]types.AttributeValue) (commitKey, bool) {
 		return commitKey{}, false
 	}
 	return commitKey{id.Value, agg.Value}, true
-}
-
-// liveHorizon is the watermark a live Tail may reach at now: the last ULID
-// of the millisecond before now-settle, even when settle is 0.
-func liveHorizon(now time.Time, settle time.Duration) ulid.ULID {
-	var h ulid.ULID
-	_ = h.SetTime(ulid.Timestamp(now.Add(-settle)) - 1)
-	for i := 6; i < len(h); i++ {
-		h[i] = 0xff
-	}
-	return h
-}
-
-// checkpoints reports the CommitIDs of a strict, ordered sequence as
-// checkpoints, each once the commits sharing it (a run of caller-set
-// CommitIDs) have all been yielded: when a greater CommitID comes, or at
-// the end of a complete pass (flush).
-type checkpoints struct {
-	report  func(string)
-	pending string
-}
-
-// before is called before yielding a commit with CommitID id.
-func (c *checkpoints) before(id string) {
-	if c.pending != "" && c.pending < id {
-		c.report(c.pending)
-		c.pending = ""
-	}
-}
-
-// after is called once the yield of the commit with CommitID id returned.
-func (c *checkpoints) after(id string) { c.pending = id }
-
-// flush reports the pending CommitID after a complete pass.
-func (c *checkpoints) flush() {
-	if c.pending != "" {
-		c.report(c.pending)
-		c.pending = ""
-	}
 }

@@ -2,11 +2,130 @@ package eventstore
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"strconv"
 	"sync"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/oklog/ulid/v2"
 )
+
+// The engine of Scan and Tail: the shards of the scan index read in
+// parallel, each a page ahead, and merged by CommitID.
+
+// scan yields the commits from lo to the settle horizon, merging the shards.
+// With probe, it also looks for items whose commitId is not canonical,
+// which the horizon would hide (see probe.go), and yields the first one's
+// error at its place in CommitID order.
+func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, probe bool, yield func(Commit, error) bool) {
+	if err := s.checkReader(ctx, settle); err != nil {
+		yield(Commit{}, err)
+		return
+	}
+	ctx = pagesOf(ctx, OpScan)
+	hi := scanHorizon(s.cfg.now(), settle)
+	if hi.Compare(lo) < 0 {
+		return
+	}
+	corruptAt, corrupt := "", error(nil)
+	if probe {
+		if corruptAt, corrupt = s.probe(ctx, hi); corrupt != nil && corruptAt < lo.String() {
+			yield(Commit{}, corrupt)
+			return
+		}
+	}
+	queries := make([]*dynamodb.QueryInput, s.cfg.ScanShards)
+	for i := range queries {
+		queries[i] = s.shardQuery(i, lo, hi)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	readers := s.readShards(ctx, queries, &wg)
+	sources := make([]sorted[Commit], len(readers))
+	for i, r := range readers {
+		sources[i] = r
+	}
+	var last Commit
+	stopped := false
+	mergeSorted(sources, before, func(c Commit, err error) bool {
+		more := s.scanStep(ctx, yield, &last, corruptAt, corrupt)(c, err)
+		stopped = stopped || !more || err != nil
+		return more
+	})
+	if corrupt != nil && !stopped {
+		yield(Commit{}, corrupt)
+	}
+}
+
+// scanStep is the body of scan's merge: it yields one commit (or error)
+// and reports whether to go on. corrupt, if not nil, is yielded instead of
+// the first commit past corruptAt.
+func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, last *Commit, corruptAt string, corrupt error) func(Commit, error) bool {
+	return func(c Commit, err error) bool {
+		switch {
+		case err != nil:
+			return yield(c, err)
+		case ctx.Err() != nil: // nothing more once the caller cancelled
+			yield(Commit{}, ctx.Err())
+			return false
+		case corrupt != nil && c.CommitID > corruptAt:
+			yield(Commit{}, corrupt)
+			return false
+		case last.CommitID != "" && !before(*last, c): // equal CommitIDs are ordered by AggregateID
+			yield(Commit{}, fmt.Errorf("%w: aggregate %q version %d: commit %s out of order after %s (aggregate %q)",
+				ErrCorruptCommit, c.AggregateID, c.Version, c.CommitID, last.CommitID, last.AggregateID))
+			return false
+		}
+		*last = c
+		return yield(c, nil)
+	}
+}
+
+// scanHorizon is the largest CommitID a scan at now with the settle window
+// yields: the horizon, or the largest ULID when settle is 0.
+func scanHorizon(now time.Time, settle time.Duration) ulid.ULID {
+	if settle <= 0 {
+		var top ulid.ULID
+		for i := range top {
+			top[i] = 0xff
+		}
+		return top
+	}
+	return horizon(now, settle)
+}
+
+// horizon is the last ULID of the millisecond before now-settle, even when
+// settle is 0: what a Tail at now treats as settled.
+func horizon(now time.Time, settle time.Duration) ulid.ULID {
+	var h ulid.ULID
+	_ = h.SetTime(ulid.Timestamp(now.Add(-settle)) - 1)
+	for i := 6; i < len(h); i++ {
+		h[i] = 0xff
+	}
+	return h
+}
+
+// shardQuery reads one shard's commits with lo <= CommitID <= hi, in
+// CommitID order.
+func (s *Store) shardQuery(shard int, lo, hi ulid.ULID) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:                aws.String(s.cfg.Table),
+		IndexName:                aws.String(s.cfg.Index),
+		KeyConditionExpression:   aws.String("#s = :s AND #c BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#s": attrShard, "#c": attrCommitID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s":  &types.AttributeValueMemberN{Value: strconv.Itoa(shard)},
+			":lo": &types.AttributeValueMemberS{Value: lo.String()},
+			":hi": &types.AttributeValueMemberS{Value: hi.String()},
+		},
+	}
+}
 
 // shardReader fetches the pages of one shard in its own goroutine, one page
 // ahead of the merge: while the caller works through a page, the next one
