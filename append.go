@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/dynacommit/eventstore/internal/retry"
@@ -195,7 +194,7 @@ func (s *Store) stage(ctx context.Context, c Commit, p packed, prev string, chec
 func (s *Store) put(ctx context.Context, c Commit, item map[string]types.AttributeValue) error {
 	remaining := c.CommittedAt.Add(s.cfg.MaxCommitLatency).Sub(s.cfg.now())
 	if remaining <= 0 {
-		return s.settle(ctx, c, nil)
+		return s.resolveLate(ctx, c, nil)
 	}
 	putCtx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
@@ -212,7 +211,7 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 		case errors.As(err, &failed):
 			return s.heldBy(ctx, c, failed.Item, err)
 		case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
-			return s.settle(ctx, c, err)
+			return s.resolveLate(ctx, c, err)
 		default:
 			return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit)",
 				c.AggregateID, c.Version, c.CommitID)
@@ -233,54 +232,6 @@ func (s *Store) conditionalPut(ctx context.Context, item map[string]types.Attrib
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}, s.opts...)
 	return err
-}
-
-// heldBy interprets the item that holds c's key: c itself, another commit
-// (a conflict), or a fence that refused c after its deadline.
-func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.AttributeValue, cause error) error {
-	if refused(item, c.CommitID) {
-		return s.late(ctx, c)
-	}
-	holder, _ := stringAttr(item, attrCommitID)
-	if holder == c.CommitID {
-		if err := s.sameCommit(ctx, c, item); err != nil {
-			return err
-		}
-		note(ctx, func(o *Observation) { o.Duplicates++ })
-		return nil
-	}
-	note(ctx, func(o *Observation) { o.Conflicts++ })
-	return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
-}
-
-// settle decides the outcome of c once its deadline has passed: it fences
-// c's key against it (see fence.go), so that c is stored now (success),
-// another commit holds the version (a conflict), or c never will be stored
-// (ErrCommitDeadline), even if an attempt is still on its way.
-func (s *Store) settle(ctx context.Context, c Commit, cause error) error {
-	held, err := s.fence(ctx, c)
-	if err != nil {
-		return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit): deadline passed",
-			c.AggregateID, c.Version, c.CommitID)
-	}
-	if held != nil {
-		return s.heldBy(ctx, c, held, cause)
-	}
-	return s.late(ctx, c)
-}
-
-// late is the error of a commit refused after its deadline.
-func (s *Store) late(ctx context.Context, c Commit) error {
-	note(ctx, func(o *Observation) { o.LateRefusals++ })
-	return fmt.Errorf("%w: aggregate %q version %d commit %s: %v after its time; retry with a new CommitID",
-		ErrCommitDeadline, c.AggregateID, c.Version, c.CommitID, s.cfg.MaxCommitLatency)
-}
-
-func keyOf(aggregateID string, version int64) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrAggregateID: &types.AttributeValueMemberS{Value: aggregateID},
-		attrVersion:     &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
-	}
 }
 
 func (s *Store) notify(ctx context.Context, c Commit) error {
@@ -390,7 +341,7 @@ func (s *Store) AppendNew(ctx context.Context, c Commit) (Commit, error) {
 }
 
 func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
-	retry := c.CommitID != ""
+	resent := c.CommitID != "" // perhaps a retry of a call that stored it
 	c.Version = 0
 	p, err := s.prepare(&c)
 	if err != nil {
@@ -410,7 +361,7 @@ func (s *Store) appendNew(ctx context.Context, c Commit) (Commit, error) {
 	if latest > 0 {
 		holder = ""
 	}
-	if retry && (latest > 0 || holder == c.CommitID) {
+	if resent && (latest > 0 || holder == c.CommitID) {
 		// Is version 0 this commit, stored by the earlier call? Read it
 		// whole, to compare its content, and announce it again, as Append
 		// does: the earlier call may have failed to.

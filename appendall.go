@@ -193,7 +193,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 	for attempt := 0; ; attempt++ {
 		remaining := deadline.Sub(s.cfg.now())
 		if remaining <= 0 {
-			return s.settleAll(ctx, commits, cause, keep)
+			return s.resolveLateAll(ctx, commits, cause, keep)
 		}
 		if attempt > 0 {
 			note(ctx, func(o *Observation) { o.Retries++ })
@@ -211,7 +211,7 @@ func (s *Store) transact(ctx context.Context, commits []Commit, items []map[stri
 				return err
 			}
 		case deadlineHit:
-			return s.settleAll(ctx, commits, err, keep)
+			return s.resolveLateAll(ctx, commits, err, keep)
 		case ctx.Err() != nil || !retry.Transient(err):
 			return unknownAll(commits, err)
 		}
@@ -245,10 +245,6 @@ func (s *Store) transactInput(items []map[string]types.AttributeValue) *dynamodb
 	return in
 }
 
-func unknownAll(commits []Commit, err error) error {
-	return unknown(err, "eventstore: AppendAll of %d commits (outcome unknown: retry with the returned commits)", len(commits))
-}
-
 // cancelled interprets a cancelled transaction: done, with the outcome, or
 // not done when it is worth sending again (a transaction conflict with a
 // concurrent writer, throttling).
@@ -265,7 +261,7 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 		case "", "None":
 		case "ConditionalCheckFailed":
 			if refused(r.Item, commits[i].CommitID) { // a settle elsewhere refused the group
-				return true, s.lateAll(ctx, commits)
+				return true, s.late(ctx, commits...)
 			}
 			item, err := s.heldItem(ctx, commits[i], r.Item, keep)
 			if err != nil {
@@ -299,130 +295,6 @@ func (s *Store) cancelled(ctx context.Context, commits []Commit, e *types.Transa
 		return false, nil
 	}
 	return true, fmt.Errorf("eventstore: AppendAll of %d commits cancelled, none stored: %w", len(commits), e)
-}
-
-// whoHolds interprets the commit item that holds c's key: nil if it is c
-// itself, a *VersionConflictError if another commit, a *CommitMismatchError
-// if c's CommitID with other content, or the error of reading it.
-func (s *Store) whoHolds(ctx context.Context, c Commit, item map[string]types.AttributeValue, cause error) error {
-	holder, _ := stringAttr(item, attrCommitID)
-	if holder != c.CommitID {
-		return &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: holder, Err: cause}
-	}
-	return s.sameCommit(ctx, c, item)
-}
-
-func (s *Store) conflictAll(ctx context.Context, commits []Commit, found []error) error {
-	n := len(Conflicts(errors.Join(found...)))
-	note(ctx, func(o *Observation) { o.Conflicts += n })
-	return fmt.Errorf("eventstore: AppendAll: %d of %d commits conflict or are stored with other content, none of the group is stored: %w",
-		len(found), len(commits), errors.Join(found...))
-}
-
-// partlyStored is the outcome of a group some of whose commits (own) are
-// stored already, by an earlier write of another group: this group, all
-// or nothing, can never be stored, and its other commits are not. The
-// error holds a *VersionConflictError for each stored one, naming its own
-// CommitID, so that the caller reloads and appends the others.
-func (s *Store) partlyStored(ctx context.Context, commits []Commit, own []int) error {
-	held := make([]error, len(own))
-	for j, i := range own {
-		c := commits[i]
-		held[j] = &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, CommitID: c.CommitID}
-	}
-	note(ctx, func(o *Observation) { o.Conflicts += len(own) })
-	return fmt.Errorf("eventstore: AppendAll: %d of %d commits are stored already, by an earlier write without the others; a transaction is all or nothing, so this group can never be stored and none of its other commits is: reload and append the others: %w",
-		len(own), len(commits), errors.Join(held...))
-}
-
-// heldItem returns the item that holds c's key: the one the cancellation
-// returned, or else read consistently. The blob key of a stored item goes
-// to keep.
-func (s *Store) heldItem(ctx context.Context, c Commit, item map[string]types.AttributeValue, keep map[string]bool) (map[string]types.AttributeValue, error) {
-	if item == nil {
-		var err error
-		if item, err = s.readKey(ctx, c); err != nil {
-			return nil, err
-		}
-	}
-	if ref, _ := decodeRef(item); ref != nil {
-		keep[ref.key] = true
-	}
-	return item, nil
-}
-
-// readKey reads the commit item stored at c's key, consistently; nil if
-// no commit is (nothing, or a fence).
-func (s *Store) readKey(ctx context.Context, c Commit) (map[string]types.AttributeValue, error) {
-	out, err := withRetry(ctx, func() (*dynamodb.GetItemOutput, error) {
-		return s.client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(s.cfg.Table),
-			Key:            keyOf(c.AggregateID, c.Version),
-			ConsistentRead: aws.Bool(true),
-		}, s.opts...)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read aggregate %q version %d: %w", c.AggregateID, c.Version, err)
-	}
-	if _, ok := out.Item[attrCommitID]; !ok {
-		return nil, nil
-	}
-	return out.Item, nil
-}
-
-// settleAll decides the outcome of a transaction once the deadline of its
-// earliest commit has passed. It fences the first commit's key (see
-// fence.go): if no commit held it, the transaction, all or nothing, can
-// never apply, even if an attempt is still on its way (ErrCommitDeadline).
-// Otherwise reads of the other keys tell whether the group is stored
-// (success) or which commits hold its versions (conflicts).
-func (s *Store) settleAll(ctx context.Context, commits []Commit, cause error, keep map[string]bool) error {
-	held, err := s.fence(ctx, commits[0])
-	if err != nil {
-		return unknownAll(commits, fmt.Errorf("deadline passed: %w", err))
-	}
-	if held == nil || refused(held, commits[0].CommitID) {
-		return s.lateAll(ctx, commits)
-	}
-	var found []error
-	var own []int
-	for i, c := range commits {
-		item := held
-		if i > 0 {
-			if item, err = s.readKey(ctx, c); err != nil {
-				return unknownAll(commits, fmt.Errorf("deadline passed, settle read failed: %w", err))
-			}
-		}
-		if item == nil {
-			continue
-		}
-		if item, err = s.heldItem(ctx, c, item, keep); err != nil {
-			return unknownAll(commits, err)
-		}
-		switch err := s.whoHolds(ctx, c, item, cause); {
-		case err == nil:
-			own = append(own, i)
-		case errors.Is(err, ErrVersionConflict) || errors.Is(err, ErrCommitMismatch):
-			found = append(found, err)
-		default:
-			return unknownAll(commits, err)
-		}
-	}
-	switch {
-	case len(own) == len(commits):
-		note(ctx, func(o *Observation) { o.Duplicates += len(own) })
-		return nil
-	case len(found) > 0:
-		return s.conflictAll(ctx, commits, found)
-	}
-	return s.partlyStored(ctx, commits, own)
-}
-
-// lateAll is the error of a group refused after its deadline.
-func (s *Store) lateAll(ctx context.Context, commits []Commit) error {
-	note(ctx, func(o *Observation) { o.LateRefusals += len(commits) })
-	return fmt.Errorf("%w: AppendAll of %d commits: %v after the time of its earliest commit; retry with new CommitIDs",
-		ErrCommitDeadline, len(commits), s.cfg.MaxCommitLatency)
 }
 
 // requestToken derives the ClientRequestToken of a transaction from the
@@ -472,20 +344,10 @@ func hashBytes(h hash.Hash, b []byte) {
 // errors.As finds only the first.
 func Conflicts(err error) []*VersionConflictError {
 	var out []*VersionConflictError
-	var walk func(error)
-	walk = func(err error) {
-		switch e := err.(type) {
-		case nil:
-		case *VersionConflictError:
-			out = append(out, e)
-		case interface{ Unwrap() []error }:
-			for _, err := range e.Unwrap() {
-				walk(err)
-			}
-		case interface{ Unwrap() error }:
-			walk(e.Unwrap())
+	walkErrors(err, func(err error) {
+		if c, ok := err.(*VersionConflictError); ok {
+			out = append(out, c)
 		}
-	}
-	walk(err)
+	})
 	return out
 }

@@ -11,13 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// attrPrev, on every commit at a version n > 0 that Append, AppendAll or
-// AppendNext stores, is the CommitID of version n-1 of the same aggregate
-// (S). Items stored before it existed have none and read back alike.
-const attrPrev = "prev"
 
 // Causal order. A commit at version n > 0 is stored only if version n-1 is
 // a stored commit, and its CommitID is greater than version n-1's; so
@@ -162,30 +156,6 @@ func (s *Store) chain(ctx context.Context, commits []Commit, own []bool) ([]stri
 	return prevs, nil
 }
 
-// linkItem adds the predecessor's CommitID to a commit's item, and checks
-// its size again.
-func linkItem(c Commit, item map[string]types.AttributeValue, prev string) error {
-	if prev == "" {
-		return nil
-	}
-	item[attrPrev] = &types.AttributeValueMemberS{Value: prev}
-	return checkItemSize(c, item)
-}
-
-// prevOf returns the predecessor CommitID an item records: "" for
-// version 0 and for items stored before the attribute existed.
-func prevOf(item map[string]types.AttributeValue) (string, error) {
-	if item[attrPrev] == nil {
-		return "", nil
-	}
-	prev, err := stringAttr(item, attrPrev)
-	if err != nil {
-		return "", err
-	}
-	_, err = parseCommitID(prev)
-	return prev, err
-}
-
 // landed notes a commit Append now knows is stored: the lastSeen cache
 // learns it, and if its writer deadline has passed, it may have landed
 // after it (Append could not tell sooner), so readers past its time may
@@ -198,19 +168,6 @@ func (s *Store) landed(ctx context.Context, c Commit) Commit {
 		note(ctx, func(o *Observation) { o.LateLandings++ })
 	}
 	return c
-}
-
-// checkPrev checks the predecessor CommitID an item of commit c records,
-// if any: a ULID smaller than c's own, on a version above 0.
-func checkPrev(item map[string]types.AttributeValue, c Commit) error {
-	prev, err := prevOf(item)
-	switch {
-	case err != nil:
-		return err
-	case prev != "" && (c.Version == 0 || prev >= c.CommitID):
-		return fmt.Errorf("%s %s does not precede commit id %s at version %d", attrPrev, prev, c.CommitID, c.Version)
-	}
-	return nil
 }
 
 // nextLink returns the predecessor of c's version; when reread, it first

@@ -19,23 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Attribute names of a commit item (see the table layout in doc.go).
-const (
-	attrAggregateID = "aggregateId"
-	attrVersion     = "version"
-	attrCommitID    = "commitId"
-	attrCommittedAt = "committedAt"
-	attrEvents      = "events"
-	attrMetadata    = "metadata"
-	attrShard       = "shard"
-	// attrAggregateShard is on version-0 commits only: the shard again, as
-	// the partition key of the sparse aggregates index.
-	attrAggregateShard = "aggregateShard"
-	// attrExpiresAt, with Config.TTL, is when DynamoDB may delete the
-	// commit (unix seconds).
-	attrExpiresAt = "expiresAt"
-)
-
 const (
 	// maxItemBytes is DynamoDB's item size limit (400 KB).
 	maxItemBytes = 400 * 1024
@@ -161,22 +144,6 @@ func (s *Store) checkFits(c Commit, p packed) error {
 // importBlobKey), at most.
 const maxBlobKeyBytes = 32 + 1 + 19 + 1 + 26 + 1 + 16 + 1 + 26
 
-// commitItem is the item of a commit whose events are encoded already.
-func commitItem(c Commit, shard int, events types.AttributeValue) map[string]types.AttributeValue {
-	item := map[string]types.AttributeValue{
-		attrAggregateID: &types.AttributeValueMemberS{Value: c.AggregateID},
-		attrVersion:     &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)},
-		attrCommitID:    &types.AttributeValueMemberS{Value: c.CommitID},
-		attrCommittedAt: &types.AttributeValueMemberN{Value: strconv.FormatInt(c.CommittedAt.UnixMilli(), 10)},
-		attrShard:       &types.AttributeValueMemberN{Value: strconv.Itoa(shard)},
-		attrEvents:      events,
-	}
-	if len(c.Metadata) > 0 {
-		item[attrMetadata] = encodeStringMap(c.Metadata)
-	}
-	return item
-}
-
 // checkItemSize refuses an item over DynamoDB's limit, before sending.
 func checkItemSize(c Commit, item map[string]types.AttributeValue) error {
 	if size := itemSize(item); size > maxItemBytes {
@@ -288,70 +255,6 @@ func deflate(raw []byte) []byte {
 	w.Close()
 	deflaters.Put(w)
 	return buf.Bytes()
-}
-
-func encodeStringMap(m map[string]string) types.AttributeValue {
-	av := make(map[string]types.AttributeValue, len(m))
-	for k, v := range m {
-		av[k] = &types.AttributeValueMemberS{Value: v}
-	}
-	return &types.AttributeValueMemberM{Value: av}
-}
-
-// decodeStored turns an item read from the table into a Commit. It never
-// panics: whatever is wrong gives an error wrapping ErrCorruptCommit that
-// names the aggregate and version as far as they could be read. When the
-// item's events are offloaded, the Commit has no events yet, and the ref
-// says where they are.
-func decodeStored(item map[string]types.AttributeValue) (Commit, *blobRef, error) {
-	var c Commit
-	var err error
-	fail := func(format string, args ...any) (Commit, *blobRef, error) {
-		return Commit{}, nil, fmt.Errorf("%w: aggregate %q version %d: %s",
-			ErrCorruptCommit, c.AggregateID, c.Version, fmt.Sprintf(format, args...))
-	}
-	if c.AggregateID, err = stringAttr(item, attrAggregateID); err != nil {
-		return fail("%v", err)
-	}
-	if err := validateAggregateID(c.AggregateID); err != nil {
-		return fail("%v", err)
-	}
-	if c.Version, err = numberAttr(item, attrVersion); err != nil {
-		return fail("%v", err)
-	}
-	if c.Version < 0 {
-		return fail("%v", errNegativeVersion)
-	}
-	if c.CommitID, err = stringAttr(item, attrCommitID); err != nil {
-		return fail("%v", err)
-	}
-	id, err := parseCommitID(c.CommitID)
-	if err != nil {
-		return fail("%v", err)
-	}
-	c.CommittedAt = commitTime(id)
-	if ms, err := numberAttr(item, attrCommittedAt); err != nil || ms != c.CommittedAt.UnixMilli() {
-		return fail("committedAt does not match commit id %s", c.CommitID)
-	}
-	if err := checkPrev(item, c); err != nil {
-		return fail("%v", err)
-	}
-	if c.Metadata, err = decodeStringMap(item[attrMetadata]); err != nil {
-		return fail("metadata: %v", err)
-	}
-	ref, err := decodeRef(item)
-	switch {
-	case err != nil:
-		return fail("%v", err)
-	case ref != nil && item[attrEvents] != nil:
-		return fail("both events and a pointer to offloaded events")
-	case ref != nil:
-		return c, ref, nil
-	}
-	if c.Events, err = decodeEvents(item[attrEvents]); err != nil {
-		return fail("%v", err)
-	}
-	return c, nil, nil
 }
 
 // decodeEvents decodes the events attribute of an item, or an offloaded
@@ -501,51 +404,6 @@ func (c *elementCounter) scan(b []byte) {
 			c.commas++
 		}
 	}
-}
-
-func decodeStringMap(av types.AttributeValue) (map[string]string, error) {
-	if av == nil {
-		return nil, nil
-	}
-	m, ok := av.(*types.AttributeValueMemberM)
-	if !ok {
-		return nil, fmt.Errorf("attribute of type %T", av)
-	}
-	if len(m.Value) == 0 {
-		return nil, nil // as the encoder omits it
-	}
-	out := make(map[string]string, len(m.Value))
-	for k, v := range m.Value {
-		s, ok := v.(*types.AttributeValueMemberS)
-		if !ok {
-			return nil, fmt.Errorf("key %q: attribute of type %T", k, v)
-		}
-		out[k] = s.Value
-	}
-	if err := validateMetadata(out, false); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func stringAttr(item map[string]types.AttributeValue, name string) (string, error) {
-	s, ok := item[name].(*types.AttributeValueMemberS)
-	if !ok {
-		return "", fmt.Errorf("%s: want a string attribute, have %T", name, item[name])
-	}
-	return s.Value, nil
-}
-
-func numberAttr(item map[string]types.AttributeValue, name string) (int64, error) {
-	n, ok := item[name].(*types.AttributeValueMemberN)
-	if !ok {
-		return 0, fmt.Errorf("%s: want a number attribute, have %T", name, item[name])
-	}
-	v, err := strconv.ParseInt(n.Value, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", name, err)
-	}
-	return v, nil
 }
 
 // itemSize is an upper bound of DynamoDB's size of an item: attribute names

@@ -271,3 +271,19 @@ func failedBefore(err error) error {
 func (e *unknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
 func (e *unknownError) Unwrap() error { return e.err }
+
+// walkErrors calls visit on every error of err's tree.
+func walkErrors(err error, visit func(error)) {
+	if err == nil {
+		return
+	}
+	visit(err)
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, err := range e.Unwrap() {
+			walkErrors(err, visit)
+		}
+	case interface{ Unwrap() error }:
+		walkErrors(e.Unwrap(), visit)
+	}
+}

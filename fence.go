@@ -4,24 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// A fence makes a late refusal final. When a write's deadline passes, an
-// attempt may still be on its way to DynamoDB; a read that finds the key
-// empty cannot promise that the commit never lands. So the store settles
-// with a conditional update instead: unless a commit holds the key, it adds
-// the CommitID to the key's refused set, creating a fence item (the key and
-// refused, no commitId). Every put of a commit is conditioned on the key
-// being free or fenced against other CommitIDs only, so the refused
-// commit's late attempt fails, while a new commit at that version replaces
-// the fence. A fence is never yielded: Query and LatestVersion skip it, and
-// it has no attribute of the scan or aggregates indexes.
-const attrRefused = "refused"
 
 // putCondition is the condition of every put of commit commitID: its key is
 // free, or holds a fence that did not refuse this commit.
@@ -64,19 +51,6 @@ func (s *Store) fence(ctx context.Context, c Commit) (map[string]types.Attribute
 			c.AggregateID, c.Version, c.CommitID, fenceBound, err)
 	}
 	return nil, nil
-}
-
-// isFence reports whether item is a fence, not a commit.
-func isFence(item map[string]types.AttributeValue) bool {
-	_, commit := item[attrCommitID]
-	_, refused := item[attrRefused]
-	return !commit && refused
-}
-
-// refused reports whether item is a fence that refused commitID.
-func refused(item map[string]types.AttributeValue, commitID string) bool {
-	ss, ok := item[attrRefused].(*types.AttributeValueMemberSS)
-	return ok && isFence(item) && slices.Contains(ss.Value, commitID)
 }
 
 // plainCondition is the condition a put sends first: its key is free. It

@@ -448,21 +448,3 @@ func (t *liveTail) advance(w string) bool {
 	t.o.reportCheckpoint(w)
 	return true
 }
-
-// commitKey identifies a commit within a live Tail: its CommitID, and its
-// aggregate, since caller-set CommitIDs may be shared by commits of
-// several aggregates.
-type commitKey struct{ id, aggregate string }
-
-func keyOfCommit(c Commit) commitKey { return commitKey{c.CommitID, c.AggregateID} }
-
-// itemKey is the commitKey of a raw item, false for an item without the
-// attributes (a fence; decodePage reports a corrupt one).
-func itemKey(item map[string]types.AttributeValue) (commitKey, bool) {
-	id, ok1 := item[attrCommitID].(*types.AttributeValueMemberS)
-	agg, ok2 := item[attrAggregateID].(*types.AttributeValueMemberS)
-	if !ok1 || !ok2 {
-		return commitKey{}, false
-	}
-	return commitKey{id.Value, agg.Value}, true
-}

@@ -51,13 +51,6 @@ const (
 	DefaultMaxCommitBytes = 16 << 20
 )
 
-// Attributes of an offloaded commit, in place of events.
-const (
-	attrEventsKey  = "eventsKey"  // S: the blob's key
-	attrEventsSize = "eventsSize" // N: its length in bytes
-	attrEventsSum  = "eventsSum"  // S: hex SHA-256 of its bytes
-)
-
 // maxBlobBytes is the size of the largest blob a store writes: DEFLATE of
 // maxEventsBytes of JSON, which grows incompressible input by 5 bytes a
 // 64 KiB block at most.
@@ -65,13 +58,6 @@ const maxBlobBytes = maxEventsBytes + maxEventsBytes/1024
 
 // maxParallelFetches bounds the blobs one read fetches at a time.
 const maxParallelFetches = 8
-
-// blobRef points from an item to its offloaded events.
-type blobRef struct {
-	key  string
-	size int64
-	sum  string
-}
 
 // blobKey names the blob of a commit: a hash of the aggregate id (ids may
 // be 2 KB of any characters; S3 keys 1 KB), the version, the CommitID and
@@ -108,38 +94,6 @@ func compressed(events types.AttributeValue, raw []byte) []byte {
 func checksum(data []byte) string {
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:])
-}
-
-// refAttributes are the item attributes that point to an offloaded payload.
-func refAttributes(key string, payload []byte) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrEventsKey:  &types.AttributeValueMemberS{Value: key},
-		attrEventsSize: &types.AttributeValueMemberN{Value: strconv.Itoa(len(payload))},
-		attrEventsSum:  &types.AttributeValueMemberS{Value: checksum(payload)},
-	}
-}
-
-// decodeRef reads the pointer of an offloaded item; nil if it has none.
-func decodeRef(item map[string]types.AttributeValue) (*blobRef, error) {
-	if _, ok := item[attrEventsKey]; !ok {
-		return nil, nil
-	}
-	key, err := stringAttr(item, attrEventsKey)
-	if err != nil {
-		return nil, err
-	}
-	size, err := numberAttr(item, attrEventsSize)
-	if err != nil {
-		return nil, err
-	}
-	if size < 0 || size > maxBlobBytes {
-		return nil, fmt.Errorf("%s %d: no blob the store writes has it", attrEventsSize, size)
-	}
-	sum, err := stringAttr(item, attrEventsSum)
-	if err != nil {
-		return nil, err
-	}
-	return &blobRef{key: key, size: size, sum: sum}, nil
 }
 
 // fetchEvents reads and checks the offloaded events of c. Errors name the
@@ -237,22 +191,6 @@ func mismatches(err error) []*CommitMismatchError {
 		}
 	})
 	return out
-}
-
-// walkErrors calls visit on every error of err's tree.
-func walkErrors(err error, visit func(error)) {
-	if err == nil {
-		return
-	}
-	visit(err)
-	switch e := err.(type) {
-	case interface{ Unwrap() []error }:
-		for _, err := range e.Unwrap() {
-			walkErrors(err, visit)
-		}
-	case interface{ Unwrap() error }:
-		walkErrors(e.Unwrap(), visit)
-	}
 }
 
 // forEachBlob runs op on each encoded commit with a blob, at most

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // Query yields the commits of one aggregate in version order, from
@@ -78,7 +80,7 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 	return func(yield func([]map[string]types.AttributeValue, error) bool) {
 		in := *in
 		for {
-			out, err := withRetry(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, s.opts...) })
+			out, err := retry.Do(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, s.opts...) })
 			if err != nil {
 				yield(nil, err)
 				return

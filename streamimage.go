@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -21,18 +22,16 @@ const maxImageDepth = 32
 // Errors: ErrNotCommit for a record that does not hold a commit, which a
 // stream consumer should skip: no image (a REMOVE record, as when TTL
 // deletes a commit, or a stream without new images), a keys-only image,
-// the table's metadata item (which records the shard count), an item
-// without a commitId; ErrCorruptCommit, naming aggregate and version, for
+// the library's own items (the table's metadata, a relay's checkpoint),
+// a fence, an item without a commitId; ErrCorruptCommit, naming aggregate and version, for
 // an image that holds a commit that does not decode; ErrEventsOffloaded for
 // a commit whose events are in Config.Offload (read it with Store.Query).
 func ParseImage(image map[string]types.AttributeValue) (Commit, error) {
 	if len(image) == 0 {
 		return Commit{}, fmt.Errorf("%w: no image (a REMOVE record, or a stream without new images)", ErrNotCommit)
 	}
-	if id, _ := stringAttr(image, attrAggregateID); id == metaAggregateID {
-		if v, err := numberAttr(image, attrVersion); err == nil && v < 0 {
-			return Commit{}, fmt.Errorf("%w: the table's metadata item", ErrNotCommit)
-		}
+	if err := notCommit(image); err != nil {
+		return Commit{}, err
 	}
 	if _, ok := image[attrCommitID]; !ok {
 		return Commit{}, fmt.Errorf("%w: no %s attribute (a keys-only image, or an item the store did not write)", ErrNotCommit, attrCommitID)
@@ -161,4 +160,31 @@ func decodeTypedJSON(typ string, v json.RawMessage, depth int) (types.AttributeV
 		return l, nil
 	}
 	return nil, fmt.Errorf("unknown attribute type %q", typ)
+}
+
+// DecodeItem turns one raw item of the store's table, as a DynamoDB Scan of
+// the table returns it, into the Commit it holds, as Query would return it:
+// offloaded events are fetched from Config.Offload and checked against
+// their size and SHA-256. It serves tools that walk the table item by item
+// and must go on past a bad one (the eventstore command's verify), which
+// Query and Scan cannot: they end at the first error.
+//
+// Errors: ErrNotCommit for an item that holds no commit: a fence, and
+// every item at a negative version of the aggregate "$eventstore" or of
+// one whose id starts "$eventstore/", where the library keeps its own
+// items (the table's metadata, a notifier relay's checkpoint);
+// ErrCorruptCommit, naming aggregate and version, for a commit that does
+// not decode or whose blob is altered; an error wrapping ErrBlobNotFound,
+// naming the key, for a missing blob.
+//
+// DecodeItem is safe for concurrent use.
+func (s *Store) DecodeItem(ctx context.Context, item map[string]types.AttributeValue) (Commit, error) {
+	if err := notCommit(item); err != nil {
+		return Commit{}, err
+	}
+	c, ref, err := decodeStored(item)
+	if err != nil || ref == nil {
+		return c, err
+	}
+	return c, s.fetchEvents(ctx, &c, ref)
 }

@@ -1,5 +1,6 @@
-// Package retry holds the helpers of the retry loops the store and the
-// notifier share.
+// Package retry holds the one retry policy of the store's own loops and
+// the notifier's: what counts as transient, how long to wait, and a
+// bounded retry of a request.
 package retry
 
 import (
@@ -8,7 +9,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/cenkalti/backoff/v4"
 )
+
+// For is how long Do keeps retrying transient errors (throttling, 5xx,
+// broken connections) past the SDK's own attempts before it gives up.
+const For = time.Minute
 
 // Transient reports whether err is worth retrying, as the SDK's retryer
 // judges it: throttling, a server error, a broken connection.
@@ -27,4 +33,21 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Do runs op until it succeeds, fails with an error that is not
+// Transient, ctx ends, or For has passed, waiting exponentially from 50 ms
+// to 5 s between attempts.
+func Do[T any](ctx context.Context, op func() (T, error)) (T, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 50 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.MaxElapsedTime = For
+	return backoff.RetryWithData(func() (T, error) {
+		v, err := op()
+		if err != nil && !Transient(err) {
+			return v, backoff.Permanent(err)
+		}
+		return v, err
+	}, backoff.WithContext(b, ctx))
 }
