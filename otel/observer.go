@@ -3,9 +3,11 @@ package eventstoreotel
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -26,26 +28,41 @@ const ScopeName = "github.com/dynacommit/eventstore/otel"
 type Observer struct {
 	tracer trace.Tracer // nil: no spans
 	inst   *instruments // nil: no metrics
+	// unsetGlobal is the global tracer provider as it is before an SDK is
+	// set, when tracer is its: while otel.GetTracerProvider still returns
+	// it, every span would be a no-op, so none is started.
+	unsetGlobal trace.TracerProvider
 }
 
 var _ eventstore.Observer = (*Observer)(nil)
 
 // NewObserver returns an Observer that records spans with tp and metrics
-// with mp. A nil provider, or a no-op one (go.opentelemetry.io/otel/trace/noop,
-// go.opentelemetry.io/otel/metric/noop), records nothing and costs nothing:
-// with neither, Observe returns at once, without an allocation. Pass
-// otel.GetTracerProvider() and otel.GetMeterProvider() for the global
-// providers.
+// with mp; nil means the global provider (otel.GetTracerProvider,
+// otel.GetMeterProvider), which records once an SDK is set with
+// otel.SetTracerProvider or otel.SetMeterProvider, even later.
+//
+// Without a provider (the global ones before an SDK is set, or the no-op
+// ones of go.opentelemetry.io/otel/trace/noop and metric/noop), Observe
+// starts no span, builds no attribute and allocates nothing.
 //
 // Its error, when an instrument cannot be created, joins every such error;
 // the Observer returned then still records the other metrics and spans.
 func NewObserver(tp trace.TracerProvider, mp metric.MeterProvider) (*Observer, error) {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
 	o := &Observer{}
-	if _, noop := tp.(tracenoop.TracerProvider); tp != nil && !noop {
+	if _, noop := tp.(tracenoop.TracerProvider); !noop {
 		o.tracer = tp.Tracer(ScopeName)
 	}
+	if isUnsetGlobal(tp) {
+		o.unsetGlobal = tp
+	}
 	var err error
-	if _, noop := mp.(metricnoop.MeterProvider); mp != nil && !noop {
+	if _, noop := mp.(metricnoop.MeterProvider); !noop {
 		o.inst, err = newInstruments(mp.Meter(ScopeName))
 	}
 	return o, err
@@ -57,7 +74,7 @@ func (o *Observer) Observe(ctx context.Context, ob eventstore.Observation) {
 	if o == nil {
 		return
 	}
-	if o.tracer != nil {
+	if o.tracer != nil && (o.unsetGlobal == nil || otel.GetTracerProvider() != o.unsetGlobal) {
 		o.span(ctx, ob)
 	}
 	if o.inst != nil && o.inst.enabled(ctx) {
@@ -90,16 +107,26 @@ const (
 	keyCapacity     = attribute.Key("eventstore.capacity")
 )
 
+// isUnsetGlobal reports whether tp is the global tracer provider of the
+// OpenTelemetry API as it is before an SDK is set: the one that delegates
+// to the SDK once set (otel.SetTracerProvider makes otel.GetTracerProvider
+// return the SDK from then on). Should a release of the API rename it,
+// this returns false, and the Observer merely starts no-op spans.
+func isUnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return tp == otel.GetTracerProvider() && t.Kind() == reflect.Pointer &&
+		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
 // span records ob as a client span, child of ctx's span, that began
 // ob.Duration ago and ends now.
 func (o *Observer) span(ctx context.Context, ob eventstore.Observation) {
 	end := time.Now()
-	name := string(ob.Op)
-	if ob.Table != "" {
-		name += " " + ob.Table
-	}
-	_, span := o.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(end.Add(-ob.Duration)))
+	_, span := o.tracer.Start(ctx, string(ob.Op), trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(end.Add(-ob.Duration)))
 	if span.IsRecording() {
+		if ob.Table != "" {
+			span.SetName(string(ob.Op) + " " + ob.Table)
+		}
 		span.SetAttributes(spanAttributes(ob)...)
 		if ob.Err != nil {
 			span.SetAttributes(keyErrorType.String(errorType(ob.Err)))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -254,14 +255,24 @@ func TestObserverErrorTypes(t *testing.T) {
 	}
 }
 
-// TestObserverWithoutProviders: nil and no-op providers record nothing
-// and do not fail.
+// TestObserverWithoutProviders: without a provider (the global ones before
+// an SDK is set, nil meaning those, or the no-op ones), Observe allocates
+// nothing; once an SDK is set as the global provider, even after
+// NewObserver, the Observer records. Not parallel: it sets the global
+// providers, once for the test binary (the other tests pass their own).
 func TestObserverWithoutProviders(t *testing.T) {
+	global, err := eventstoreotel.NewObserver(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		new  func() (*eventstoreotel.Observer, error)
 	}{
 		{"nil", func() (*eventstoreotel.Observer, error) { return eventstoreotel.NewObserver(nil, nil) }},
+		{"global", func() (*eventstoreotel.Observer, error) {
+			return eventstoreotel.NewObserver(otel.GetTracerProvider(), otel.GetMeterProvider())
+		}},
 		{"noop", func() (*eventstoreotel.Observer, error) {
 			return eventstoreotel.NewObserver(tracenoop.NewTracerProvider(), metricnoop.NewMeterProvider())
 		}},
@@ -270,7 +281,7 @@ func TestObserverWithoutProviders(t *testing.T) {
 		if err != nil || obs == nil {
 			t.Fatalf("%s: NewObserver: %v, %v", tc.name, obs, err)
 		}
-		ob := eventstore.Observation{Op: eventstore.OpAppend, Table: "t", Err: errors.New("x")}
+		ob := eventstore.Observation{Op: eventstore.OpAppend, Table: "t", Requests: 1, Err: errors.New("x")}
 		allocs := testing.AllocsPerRun(100, func() { obs.Observe(context.Background(), ob) })
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per Observe, want none", tc.name, allocs)
@@ -278,4 +289,15 @@ func TestObserverWithoutProviders(t *testing.T) {
 	}
 	var none *eventstoreotel.Observer
 	none.Observe(context.Background(), eventstore.Observation{}) // no panic
+
+	tel := newTelemetry(t)
+	otel.SetTracerProvider(tel.tp)
+	otel.SetMeterProvider(tel.mp)
+	global.Observe(context.Background(), eventstore.Observation{Op: eventstore.OpQuery, Table: "t", Requests: 1})
+	if spans := tel.spans.Ended(); len(spans) != 1 || spans[0].Name() != "Query t" {
+		t.Errorf("after the global providers were set: spans %v, want the Query's", spans)
+	}
+	if _, ok := find(tel.metrics(t), eventstoreotel.MetricRequests, "db.operation.name=Query"); !ok {
+		t.Error("after the global providers were set: no requests metric")
+	}
 }
