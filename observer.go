@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
@@ -47,11 +48,28 @@ const (
 type Observation struct {
 	Op       Op
 	Duration time.Duration
+	// Table is the store's table (Config.Table).
+	Table string
+	// AggregateID, Version and CommitID name the commit of an Append,
+	// AppendNext or AppendNew, as last sent to DynamoDB: the one stored, or
+	// the one refused (a conflict, a late refusal). AggregateID alone names
+	// the aggregate of a Query page or a LatestVersion. They are empty (and
+	// Version 0) for the other operations, AppendAll included (Commits
+	// counts its commits), and for an operation that sent no request (an
+	// invalid commit).
+	AggregateID string
+	Version     int64
+	CommitID    string
 	// Requests is the number of DynamoDB requests sent; Retries the
 	// attempts beyond the first: the SDK's retries of each request, plus
 	// the store's own (AppendAll resending its transaction, AppendNext
 	// appending again after a conflict).
 	Requests, Retries int
+	// Throttles counts the attempts DynamoDB refused for throughput
+	// (ProvisionedThroughputExceededException, ThrottlingException and the
+	// other errors the SDK's retryer classes as throttling), retried or
+	// not.
+	Throttles int
 	// ReadUnits and WriteUnits are the capacity units DynamoDB reported
 	// consumed, table and indexes together. A request that fails (a
 	// condition check that fails included) reports none, although it is
@@ -91,7 +109,7 @@ func (s *Store) observe(ctx context.Context, op Op) (context.Context, *tally) {
 	if s.cfg.Observer == nil {
 		return ctx, nil
 	}
-	t := &tally{start: time.Now(), o: Observation{Op: op}}
+	t := &tally{start: time.Now(), o: Observation{Op: op, Table: s.cfg.Table}}
 	return context.WithValue(ctx, tallyKey{}, t), t
 }
 
@@ -146,6 +164,9 @@ func pagesOf(ctx context.Context, op Op) context.Context {
 
 type attemptsKey struct{}
 
+// attempts counts the attempts of one request, and those throttled.
+type attempts struct{ sent, throttled int }
+
 // observeRequests is the client option of a store with an Observer: SDK
 // middleware that asks DynamoDB for the consumed capacity, counts the
 // attempts of each request, and adds the request to its operation's tally,
@@ -160,23 +181,36 @@ func (s *Store) observeRequests(o *dynamodb.Options) {
 		}
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("eventstoreAttempts",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				if n, ok := ctx.Value(attemptsKey{}).(*int); ok {
-					*n++ // the attempts of one request are sequential
+				n, ok := ctx.Value(attemptsKey{}).(*attempts)
+				if !ok {
+					return next.HandleFinalize(ctx, in)
 				}
-				return next.HandleFinalize(ctx, in)
+				n.sent++ // the attempts of one request are sequential
+				out, md, err := next.HandleFinalize(ctx, in)
+				if err != nil && retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+					n.throttled++
+				}
+				return out, md, err
 			}), middleware.After)
 	})
 }
 
 func (s *Store) observeRequest(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 	in.Parameters = withCapacity(in.Parameters)
-	start, attempts := time.Now(), new(int)
-	out, md, err := next.HandleInitialize(context.WithValue(ctx, attemptsKey{}, attempts), in)
+	start, n := time.Now(), new(attempts)
+	out, md, err := next.HandleInitialize(context.WithValue(ctx, attemptsKey{}, n), in)
 	units, newest := consumed(out.Result)
 	write := writes(awsmiddleware.GetOperationName(ctx))
 	add := func(o *Observation) {
 		o.Requests++
-		o.Retries += max(*attempts-1, 0)
+		o.Retries += max(n.sent-1, 0)
+		o.Throttles += n.throttled
+		switch o.Op {
+		case OpAppend, OpAppendNext, OpAppendNew:
+			o.AggregateID, o.Version, o.CommitID = sentCommit(in.Parameters, o.AggregateID, o.Version, o.CommitID)
+		case OpQuery, OpLatestVersion:
+			o.AggregateID = queriedAggregate(in.Parameters)
+		}
 		if write {
 			o.WriteUnits += units
 		} else {
@@ -191,13 +225,50 @@ func (s *Store) observeRequest(ctx context.Context, in middleware.InitializeInpu
 	if op == "" {
 		op = Op(awsmiddleware.GetOperationName(ctx))
 	}
-	o := Observation{Op: op, Duration: time.Since(start), Err: err}
+	o := Observation{Op: op, Duration: time.Since(start), Table: s.cfg.Table, Err: err}
 	add(&o)
 	if id, err := parseCommitID(newest); err == nil && op == OpScan {
 		o.ScanLag = s.cfg.now().Sub(commitTime(id))
 	}
 	s.cfg.Observer.Observe(ctx, o)
 	return out, md, err
+}
+
+// sentCommit returns the key and CommitID of the commit a request of a
+// single-commit write sends: the item of a PutItem, the key of the
+// UpdateItem that fences a late commit. Any other request leaves the
+// aggregate, version and CommitID given unchanged.
+func sentCommit(in any, aggregateID string, version int64, commitID string) (string, int64, string) {
+	switch in := in.(type) {
+	case *dynamodb.PutItemInput:
+		a, aErr := stringAttr(in.Item, attrAggregateID)
+		v, vErr := numberAttr(in.Item, attrVersion)
+		c, cErr := stringAttr(in.Item, attrCommitID)
+		if aErr == nil && vErr == nil && cErr == nil {
+			return a, v, c
+		}
+	case *dynamodb.UpdateItemInput:
+		a, aErr := stringAttr(in.Key, attrAggregateID)
+		v, vErr := numberAttr(in.Key, attrVersion)
+		if ids, ok := in.ExpressionAttributeValues[":cids"].(*types.AttributeValueMemberSS); ok && len(ids.Value) == 1 && aErr == nil && vErr == nil {
+			return a, v, ids.Value[0]
+		}
+	}
+	return aggregateID, version, commitID
+}
+
+// queriedAggregate returns the aggregate a query of the table names (its
+// key condition's value :a), or "".
+func queriedAggregate(in any) string {
+	q, ok := in.(*dynamodb.QueryInput)
+	if !ok || q.IndexName != nil {
+		return ""
+	}
+	a, _ := q.ExpressionAttributeValues[":a"].(*types.AttributeValueMemberS)
+	if a == nil {
+		return ""
+	}
+	return a.Value
 }
 
 // withCapacity asks for the consumed capacity on a copy of the input of

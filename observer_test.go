@@ -136,3 +136,62 @@ func TestObserverSeesReads(t *testing.T) {
 		t.Errorf("Aggregates observed %+v, want one query per shard and the 3 ids", o)
 	}
 }
+
+// TestObserverNamesWhatItObserves: an observation says which table, and for
+// a write of one commit which commit (aggregate, version, CommitID), for a
+// read of one aggregate which aggregate, and how many attempts DynamoDB
+// throttled, so that a trace or a metric can be filtered by them.
+func TestObserverNamesWhatItObserves(t *testing.T) {
+	t.Parallel()
+	var seen observations
+	var throttle atomic.Bool
+	ft := &faults.Transport{Decide: func(op string) faults.Kind {
+		if op == "PutItem" && throttle.CompareAndSwap(true, false) {
+			return faults.Throttle
+		}
+		return faults.None
+	}}
+	s, _, table := newStore(t, eventstore.Config{Observer: &seen}, viaTransport(ft))
+	seen.take("")
+
+	throttle.Store(true)
+	c := mustAppend(t, s, commit("a", 0))
+	o := one(t, &seen, eventstore.OpAppend)
+	if o.Table != table || o.AggregateID != "a" || o.Version != 0 || o.CommitID != c.CommitID || o.Throttles != 1 || o.Retries != 1 {
+		t.Errorf("Append observed %+v, want table %s, commit a v0 %s and one throttled attempt", o, table, c.CommitID)
+	}
+	next, err := s.AppendNext(ctxT(t), commit("a", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := one(t, &seen, eventstore.OpAppendNext); o.AggregateID != "a" || o.Version != 1 || o.CommitID != next.CommitID || o.Throttles != 0 {
+		t.Errorf("AppendNext observed %+v, want the commit it stored, a v1 %s", o, next.CommitID)
+	}
+	s.Append(ctxT(t), commit("a", 1))
+	if o := one(t, &seen, eventstore.OpAppend); o.AggregateID != "a" || o.Version != 1 || o.CommitID == "" || o.Conflicts != 1 {
+		t.Errorf("conflicting Append observed %+v, want the commit refused, a v1", o)
+	}
+	if _, err := s.Append(ctxT(t), eventstore.Commit{}); err == nil {
+		t.Fatal("empty commit appended")
+	}
+	if o := one(t, &seen, eventstore.OpAppend); o.Table != table || o.AggregateID != "" || o.CommitID != "" {
+		t.Errorf("invalid Append observed %+v, want the table and no commit (none was sent)", o)
+	}
+
+	collect(t, s.Query(ctxT(t), "a", 0))
+	if o := one(t, &seen, eventstore.OpQuery); o.Table != table || o.AggregateID != "a" || o.CommitID != "" {
+		t.Errorf("Query observed %+v, want table %s and aggregate a", o, table)
+	}
+	if _, err := s.LatestVersion(ctxT(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if o := one(t, &seen, eventstore.OpLatestVersion); o.Table != table || o.AggregateID != "a" {
+		t.Errorf("LatestVersion observed %+v, want table %s and aggregate a", o, table)
+	}
+	collect(t, s.Scan(ctxT(t), "", eventstore.WithSettle(0)))
+	for _, o := range seen.take(eventstore.OpScan) {
+		if o.Table != table || o.AggregateID != "" {
+			t.Errorf("Scan page observed %+v, want table %s and no aggregate", o, table)
+		}
+	}
+}

@@ -36,7 +36,19 @@ const (
 	// an oversized commit: the envelope has no events, load the commit
 	// with Query.
 	AttrEventsOmitted = "eventsOmitted"
+	// AttrTraceparent and AttrTracestate (String) carry the commit's W3C
+	// Trace Context: the values of its metadata keys of the same names
+	// (which eventstoreotel.Inject writes), so that a subscriber links its
+	// span to the producer's, even for the marker of an oversized commit.
+	// Present only when the commit has them, as printable ASCII of at most
+	// 512 bytes.
+	AttrTraceparent = "traceparent"
+	AttrTracestate  = "tracestate"
 )
+
+// maxTraceAttrBytes bounds a trace context attribute: W3C's limit of a
+// tracestate header (a traceparent is 55 bytes).
+const maxTraceAttrBytes = 512
 
 // message is one commit ready to publish.
 type message struct {
@@ -95,12 +107,29 @@ func attributes(c eventstore.Commit) map[string]types.MessageAttributeValue {
 		}
 	}
 	list, _ := json.Marshal(names)
-	return map[string]types.MessageAttributeValue{
+	attrs := map[string]types.MessageAttributeValue{
 		AttrAggregateID: stringAttr("String", c.AggregateID),
 		AttrVersion:     stringAttr("Number", strconv.FormatInt(c.Version, 10)),
 		AttrCommitID:    stringAttr("String", c.CommitID),
 		AttrEventTypes:  stringAttr("String.Array", string(list)),
 	}
+	for _, name := range []string{AttrTraceparent, AttrTracestate} {
+		if v := c.Metadata[name]; v != "" && len(v) <= maxTraceAttrBytes && printableOrSpace(v) {
+			attrs[name] = stringAttr("String", v)
+		}
+	}
+	return attrs
+}
+
+// printableOrSpace reports whether s holds only characters from ' ' to '~',
+// as a W3C trace context header does.
+func printableOrSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func stringAttr(dataType, value string) types.MessageAttributeValue {

@@ -258,3 +258,47 @@ func TestMessageBodyKeepsData(t *testing.T) {
 		t.Fatalf("body %s\ndoes not hold %s", m.body, want)
 	}
 }
+
+// TestTraceContextAttributes: a commit's W3C trace context (commit metadata
+// traceparent and tracestate, as eventstoreotel.Inject writes them) rides
+// in message attributes of the same names, even on the marker of an
+// oversized commit, whose envelope has no metadata; a value SNS would refuse
+// (empty, not printable ASCII, too long) is left out, never failing the
+// publish.
+func TestTraceContextAttributes(t *testing.T) {
+	t.Parallel()
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		name             string
+		metadata         map[string]string
+		data             json.RawMessage
+		parent, tracesta string
+	}{
+		{"none", nil, bigData(1), "", ""},
+		{"traceparent", map[string]string{"traceparent": tp}, bigData(1), tp, ""},
+		{"both", map[string]string{"traceparent": tp, "tracestate": "a=1, b=2"}, bigData(1), tp, "a=1, b=2"},
+		{"oversized", map[string]string{"traceparent": tp}, bigData(MaxMessageBytes), tp, ""},
+		{"empty", map[string]string{"traceparent": ""}, bigData(1), "", ""},
+		{"control", map[string]string{"traceparent": "00-\x01"}, bigData(1), "", ""},
+		{"non-ASCII", map[string]string{"traceparent": "é"}, bigData(1), "", ""},
+		{"too long", map[string]string{"tracestate": strings.Repeat("a", maxTraceAttrBytes+1)}, bigData(1), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testCommit(eventstore.Event{Type: "a", Data: tc.data})
+			c.Metadata = tc.metadata
+			m := newMessage(c, false)
+			for name, want := range map[string]string{AttrTraceparent: tc.parent, AttrTracestate: tc.tracesta} {
+				v, ok := m.attrs[name]
+				switch {
+				case want == "" && ok:
+					t.Errorf("attribute %s = %q, want none", name, aws.ToString(v.StringValue))
+				case want != "" && (aws.ToString(v.StringValue) != want || aws.ToString(v.DataType) != "String"):
+					t.Errorf("attribute %s = %+v, want String %q", name, v, want)
+				}
+			}
+			if m.size() > MaxMessageBytes {
+				t.Errorf("message of %d bytes, over the limit", m.size())
+			}
+		})
+	}
+}
