@@ -9,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/dynacommit/eventstore/internal/retry"
 )
 
 // Query yields the commits of one aggregate in version order, from
@@ -70,57 +68,4 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 			}
 		}
 	}
-}
-
-// pages runs in and yields each page of items, following LastEvaluatedKey
-// until the last page or until the caller stops. A page that fails with a
-// transient error is asked for again, from the same key, so no item is
-// skipped or repeated.
-func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]map[string]types.AttributeValue, error] {
-	return func(yield func([]map[string]types.AttributeValue, error) bool) {
-		in := *in
-		for {
-			out, err := retry.Do(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, s.opts...) })
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(out.Items, nil) || len(out.LastEvaluatedKey) == 0 {
-				return
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
-	}
-}
-
-// decodePage decodes a page of items, skipping fences (see fence.go) and
-// fetching offloaded events in parallel. On error it returns the commits
-// before the failing item.
-func (s *Store) decodePage(ctx context.Context, items []map[string]types.AttributeValue) ([]Commit, error) {
-	commits := make([]Commit, 0, len(items))
-	var refs []*blobRef // refs[i] belongs to commits[i]; nil while no commit is offloaded
-	var failed error
-	for _, item := range items {
-		if isFence(item) {
-			continue
-		}
-		c, ref, err := decodeStored(item)
-		if err != nil {
-			failed = err
-			break
-		}
-		if ref != nil && refs == nil {
-			refs = make([]*blobRef, len(commits), len(items))
-		}
-		if refs != nil {
-			refs = append(refs, ref)
-		}
-		commits = append(commits, c)
-	}
-	if refs != nil {
-		if err := s.fetchAll(ctx, commits, refs); err != nil {
-			return nil, err
-		}
-	}
-	return commits, failed
 }
