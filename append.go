@@ -42,7 +42,7 @@ import (
 // (see doc.go, "Causal order"); *VersionConflictError when another commit
 // holds the version; *CommitMismatchError when c's CommitID is stored
 // there with other content (a retry must send the same commit; see
-// identity.go);
+// doc.go, "Guarantees");
 // *NotifyError when the commit was stored but the Notifier failed;
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
@@ -60,7 +60,7 @@ import (
 // settle window can wait it out. When the deadline cut an attempt short, or
 // had passed before Append began (a retry with an old Commit), Append
 // settles it with one conditional update that fences the key against this
-// CommitID unless a commit holds it (see fence.go): success if this commit
+// CommitID unless a commit holds it (see doc.go, "Settle window"): success if this commit
 // landed, a conflict if another did, or ErrCommitDeadline, final even for an
 // attempt still on its way. A caller-set CommitID must therefore be fresh.
 //
@@ -177,13 +177,13 @@ func (s *Store) stage(ctx context.Context, c Commit, p packed, prev string, chec
 }
 
 // put writes item unless its key is taken. A taken key holding c itself
-// (same CommitID and content, see identity.go) is an earlier attempt of
+// (same CommitID and content, see sameCommit) is an earlier attempt of
 // this same commit (an SDK retry after a lost response, or the caller's
 // retry): success, nothing written twice.
 //
 // The common case sends the plain condition attribute_not_exists on the
 // key, which costs DynamoDB less than the fence-aware one (putCondition).
-// Only when it fails on a fence (see fence.go) that did not refuse c is
+// Only when it fails on a fence (see outcome.go) that did not refuse c is
 // the put sent once more, with the fence-aware condition; a fence that
 // refused c is ErrCommitDeadline, as before.
 //

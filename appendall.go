@@ -66,7 +66,7 @@ const maxTransactionBytes = 4 << 20
 // The writer deadline of Append applies to the group: no attempt is sent
 // once the earliest commit's time is older than Config.MaxCommitLatency.
 // Transaction conflicts with concurrent writers and throttling are retried
-// until then; past it, a fence on the first commit's key (see fence.go) and
+// until then; past it, a fence on the first commit's key (see doc.go, "Settle window") and
 // reads of the others settle the outcome.
 // AppendAll is safe for concurrent use.
 func (s *Store) AppendAll(ctx context.Context, commits ...Commit) ([]Commit, error) {

@@ -51,7 +51,7 @@
 //     reports success without writing twice. "Its own commit" means the
 //     same commit: same key (aggregate, version), same CommitID, same
 //     events (each one's type, data bytes and metadata, in order) and same
-//     commit metadata, compared with the returned item (see identity.go).
+//     commit metadata, compared with the returned item.
 //     The same CommitID with other content is a *CommitMismatchError
 //     (ErrCommitMismatch, not a conflict): nothing is written, the stored
 //     commit and its offloaded blob are untouched (blob keys carry a hash
@@ -84,7 +84,7 @@
 //     item nests two levels (item, metadata map), far under DynamoDB's 32.
 //     An item in the table that does not decode, a non-canonical commitId
 //     included, is an error naming it wherever it is read, never a panic
-//     nor a silent skip (Scan and Tail probe for such ids; see probe.go).
+//     nor a silent skip (Scan and Tail probe for such ids; see Store.Scan).
 //  7. Notification never loses a durable commit: Append writes, then
 //     notifies; a failed notification is a *NotifyError, and the commit is
 //     stored.

@@ -18,7 +18,7 @@ import (
 // called.
 //
 // Import is idempotent: when c's key already holds c itself (same CommitID
-// and content, see identity.go; a re-run after a crash), it reports
+// and content, see doc.go, "Guarantees"; a re-run after a crash), it reports
 // success and writes nothing; the same CommitID with other content is a
 // *CommitMismatchError. Errors: a validation error before any request, an invalid or
 // missing CommitID included, and one not greater than version

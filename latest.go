@@ -34,7 +34,7 @@ func (s *Store) Exists(ctx context.Context, aggregateID string) (bool, error) {
 
 // latest returns the highest version of the aggregate and the CommitID
 // that holds it, or -1 and "". It reads newest first, one item a page,
-// past any fence (see fence.go), which is rare: almost always one request.
+// past any fence (see outcome.go), which is rare: almost always one request.
 func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, error) {
 	if err := validateAggregateID(aggregateID); err != nil {
 		return -1, "", fmt.Errorf("%w: %w", ErrInvalidCommit, err)

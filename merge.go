@@ -41,7 +41,7 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 	}
 }
 
-// decodePage decodes a page of items, skipping fences (see fence.go) and
+// decodePage decodes a page of items, skipping fences (see outcome.go) and
 // fetching offloaded events in parallel. On error it returns the commits
 // before the failing item.
 func (s *Store) decodePage(ctx context.Context, items []map[string]types.AttributeValue) ([]Commit, error) {

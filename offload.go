@@ -64,7 +64,7 @@ const maxParallelFetches = 8
 // the first 16 hex digits of the blob's SHA-256, so that a blob is never
 // overwritten with other content: a retry of the same commit writes the
 // same key with the same bytes, a retry with changed content (an error,
-// see identity.go) writes another key, and two commits never share one.
+// see sameCommit) writes another key, and two commits never share one.
 // Stores before this change wrote keys without the content hash; their
 // items hold those keys, which stay readable.
 func blobKey(c Commit, blob []byte) string {

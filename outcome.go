@@ -49,7 +49,7 @@ func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.Attr
 }
 
 // resolveLate decides the outcome of c once its deadline has passed: it fences
-// c's key against it (see fence.go), so that c is stored now (success),
+// c's key against it (see fence), so that c is stored now (success),
 // another commit holds the version (a conflict), or c never will be stored
 // (ErrCommitDeadline), even if an attempt is still on its way.
 func (s *Store) resolveLate(ctx context.Context, c Commit, cause error) error {
@@ -66,7 +66,7 @@ func (s *Store) resolveLate(ctx context.Context, c Commit, cause error) error {
 
 // resolveLateAll decides the outcome of a transaction once the deadline of its
 // earliest commit has passed. It fences the first commit's key (see
-// fence.go): if no commit held it, the transaction, all or nothing, can
+// fence): if no commit held it, the transaction, all or nothing, can
 // never apply, even if an attempt is still on its way (ErrCommitDeadline).
 // Otherwise reads of the other keys tell whether the group is stored
 // (success) or which commits hold its versions (conflicts).

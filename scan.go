@@ -62,7 +62,7 @@ func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter
 // tailPollMax (2 s) more. While idle it polls with a backoff from 100 ms to
 // 2 s, reset when commits arrive; each poll costs one query per shard, and
 // the first poll and one every 30 s (probeEvery) two more per shard: a
-// probe for items whose commitId is not canonical (see probe.go), which it
+// probe for items whose commitId is not canonical (see doc.go, "Guarantees"), which it
 // yields as ErrCorruptCommit. The checkpoint to restart from is the last
 // CommitID yielded.
 //
