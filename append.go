@@ -199,7 +199,9 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	putCtx, cancel := context.WithTimeout(ctx, remaining)
 	defer cancel()
 	cond, names, values := plainCondition()
-	for fenced := false; ; fenced = true {
+	fenced := false // the fence-aware condition is sent at most once
+	var pause backoff.BackOff
+	for {
 		err := s.conditionalPut(putCtx, item, cond, names, values)
 		var failed *types.ConditionalCheckFailedException
 		switch {
@@ -207,16 +209,40 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 			return nil
 		case errors.As(err, &failed) && !fenced && isFence(failed.Item) && !refused(failed.Item, c.CommitID):
 			cond, names, values = putCondition(c.CommitID) // a fence of other commits: replace it
+			fenced = true
 			continue
 		case errors.As(err, &failed):
 			return s.heldBy(ctx, c, failed.Item, err)
 		case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
 			return s.resolveLate(ctx, c, err)
+		case ctx.Err() == nil && retry.Transient(err):
+			// Throttled (or a server error) past the SDK's attempts: send
+			// again after a pause, until the writer deadline, whose fence
+			// then decides the outcome. A throttled write is not applied,
+			// and the SDK's retry quota, once spent, fails attempts at
+			// once: the pause, not the quota, paces a throttled writer.
+			if pause == nil {
+				pause = putBackoff()
+			}
+			if !retry.Sleep(putCtx, pause.NextBackOff()) {
+				continue // the deadline ended the pause: the next attempt fails at once, and resolves
+			}
+			note(ctx, func(o *Observation) { o.Retries++ })
+			continue
 		default:
 			return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit)",
 				c.AggregateID, c.Version, c.CommitID)
 		}
 	}
+}
+
+// putBackoff paces the puts of a throttled writer: exponential from 50 ms
+// to 1 s, with jitter (±50 %) so that writers throttled together do not
+// come back together.
+func putBackoff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 50*time.Millisecond, time.Second, 0
+	return b
 }
 
 // conditionalPut sends one PutItem of item under cond, asking DynamoDB
