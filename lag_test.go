@@ -22,7 +22,7 @@ import (
 func TestLiveTailUnderIndexLag(t *testing.T) {
 	t.Parallel()
 	sim, err := limits.New(limits.Config{Scale: 1, Lag: limits.Lag{
-		P50: 50 * time.Millisecond, P99: 300 * time.Millisecond, Tail: 3 * time.Second, TailFraction: 0.005, Seed: 7}})
+		P50: 50 * time.Millisecond, P99: 300 * time.Millisecond, Tail: 3 * time.Second, TailFraction: 0.001, Seed: 7}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,15 +19,27 @@ import (
 
 // Timing of a live Tail; see doc.go, "Live tail".
 const (
-	// livePollMin and livePollMax bound the pause between two polls: 100 ms
-	// while commits arrive, growing to 250 ms (±20%) while idle.
-	livePollMin = 100 * time.Millisecond
-	livePollMax = 250 * time.Millisecond
-	// liveLookback is how far before the previous poll's time a fast query
-	// starts: it covers the usual delay between a CommitID's time and the
-	// commit's visibility in the index (the write's duration, index lag,
-	// small clock skew). Commits later than that are found by a backtrack.
-	liveLookback = time.Second
+	// livePollMin and livePollMax bound the pause between two polls: 200 ms
+	// while commits arrive, growing to 1 s (±20%) while idle. A shard whose
+	// previous query found new commits is polled at every tick; the others
+	// only with the backtrack, about once a second, unless commits start
+	// to arrive after a quiet spell, which wakes every shard at once.
+	livePollMin = 200 * time.Millisecond
+	livePollMax = time.Second
+	// liveLookbackMin and liveLookbackMax bound how far before a shard's
+	// previous poll its fast query starts: the observed delay between a
+	// CommitID's time and the commit's first sight in the index (the
+	// write's duration, index lag, small clock skew, a poll's interval),
+	// its 99.9th percentile over the last liveLagSamples commits. Commits
+	// later than that are found by the predecessor read or the backtrack.
+	liveLookbackMin = 200 * time.Millisecond
+	liveLookbackMax = time.Second
+	liveLagSamples  = 1024
+	// liveMergeBelow is the number of items under which a shard's previous
+	// query counts as quiet: its backtrack is then the same query as its
+	// fast one, from the watermark up, since one query of a few items
+	// costs what two cost (a read unit covers 4 KB).
+	liveMergeBelow = 4
 	// liveBacktrack is how often a live Tail reads the settled range
 	// between its watermark and its horizon again, and advances the
 	// watermark.
@@ -56,6 +68,9 @@ type liveTail struct {
 	held     map[commitKey]heldCommit // commits waiting for their predecessor, by its key
 	heldKeys map[commitKey]commitKey  // keys of held commits, to their predecessors' keys
 	lastPoll time.Time                // reader time of the previous poll; zero before the first
+	shards   map[int]*liveShard       // what the Tail knows of each shard
+	busy     bool                     // the previous poll found new commits
+	lag      lagWindow                // delays from CommitID time to first sight
 	lastBack time.Time                // reader time of the previous backtrack
 	probed   time.Time                // reader time of the previous probe (see probe.go)
 	started  bool                     // the settled backlog has been read
@@ -64,7 +79,7 @@ type liveTail struct {
 // tailLive runs a live Tail after the checkpoint after; see doc.go, "Live
 // tail".
 func (s *Store) tailLive(ctx context.Context, after string, o scanOptions, yield func(Commit, error) bool) {
-	t := &liveTail{s: s, o: o, w: after,
+	t := &liveTail{s: s, o: o, w: after, shards: map[int]*liveShard{},
 		yielded: map[commitKey]struct{}{}, held: map[commitKey]heldCommit{}, heldKeys: map[commitKey]commitKey{}}
 	// Once the caller's loop body returns false, Go forbids calling it
 	// again: every path that yields goes through t.yield, and the loop
@@ -129,7 +144,11 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 	if failed != nil || t.stopped || ctx.Err() != nil {
 		return failed
 	}
-	t.lastBack, t.lastPoll = now, time.Time{} // the next fast query starts at the watermark
+	t.lastBack, t.lastPoll = now, time.Time{}
+	for i := range t.s.cfg.ScanShards { // the next poll reads every shard from the watermark
+		sh := t.shard(i)
+		sh.lastPoll, sh.lastFresh = time.Time{}, now
+	}
 	if probe {
 		t.probed = now
 	}
@@ -168,32 +187,40 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	fastLo := lo
-	if !t.lastPoll.IsZero() {
-		var from ulid.ULID
-		_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
-		if from.Compare(fastLo) > 0 {
-			fastLo = from
-		}
+	top, h := scanHorizon(now, 0), horizon(now, t.o.settle)
+	lookback := t.lag.lookback()
+	backDue := now.Sub(t.lastBack) >= liveBacktrack
+	var queries []*dynamodb.QueryInput
+	var shardOf []int // the shard of each query
+	add := func(shard int, lo, hi ulid.ULID) {
+		queries, shardOf = append(queries, t.s.shardQuery(shard, lo, hi)), append(shardOf, shard)
 	}
-	queries := make([]*dynamodb.QueryInput, 0, 2*t.s.cfg.ScanShards)
 	for i := range t.s.cfg.ScanShards {
-		queries = append(queries, t.s.shardQuery(i, fastLo, scanHorizon(now, 0)))
-	}
-	backTo := "" // the watermark after a backtrack
-	if now.Sub(t.lastBack) >= liveBacktrack {
-		h := horizon(now, t.o.settle)
-		backTo = h.String()
-		if h.Compare(lo) >= 0 && fastLo.Compare(lo) > 0 { // the fast queries do not reach down to lo
-			for i := range t.s.cfg.ScanShards {
-				queries = append(queries, t.s.shardQuery(i, lo, h))
+		sh := t.shard(i)
+		if !backDue && !sh.active(now) {
+			continue // a quiet shard waits for the backtrack, or a wake-up
+		}
+		fastLo := lo
+		if !sh.lastPoll.IsZero() {
+			if from := ulidAt(sh.lastPoll.Add(-lookback)); from.Compare(fastLo) > 0 {
+				fastLo = from
 			}
 		}
+		switch {
+		case !backDue || h.Compare(lo) < 0 || fastLo.Compare(lo) == 0:
+			add(i, fastLo, top) // no backtrack due, or the fast query reaches down to lo
+		case sh.returned < liveMergeBelow:
+			add(i, lo, top) // a quiet shard: one query for both
+		default:
+			add(i, fastLo, top)
+			add(i, lo, h)
+		}
 	}
-	commits, prevs, err := t.read(ctx, queries)
+	commits, prevs, found, err := t.read(ctx, queries)
 	if err != nil {
 		return false, err
 	}
+	t.schedule(now, shardOf, found, commits, !t.lastPoll.IsZero())
 	before := len(t.yielded)
 	for _, c := range commits {
 		if !t.offer(c, prevs[keyOfCommit(c)]) {
@@ -205,11 +232,98 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	}
 	progressed = progressed || len(t.yielded) > before
 	t.lastPoll = now
-	if backTo != "" && backTo > t.w {
+	if backDue && h.String() > t.w {
 		t.lastBack = now
-		t.advance(backTo)
+		t.advance(h.String())
 	}
 	return progressed, nil
+}
+
+// liveShard is what a live Tail knows of one shard.
+type liveShard struct {
+	lastPoll  time.Time // reader time of its previous fast query; zero: from the watermark
+	lastFresh time.Time // reader time of its last query that found new commits
+	returned  int       // items its previous query returned
+}
+
+// active reports whether the shard has found new commits within the last
+// liveBacktrack: it is then polled at every tick (an index that shows
+// commits late may leave a few polls of a busy shard empty).
+func (sh *liveShard) active(now time.Time) bool { return now.Sub(sh.lastFresh) < liveBacktrack }
+
+func (t *liveTail) shard(i int) *liveShard {
+	sh, ok := t.shards[i]
+	if !ok {
+		sh = &liveShard{}
+		t.shards[i] = sh
+	}
+	return sh
+}
+
+// schedule records what a poll's queries found, per shard: the shards
+// that found new commits are polled at every tick; when commits arrive
+// after a quiet spell, every shard is. With sample (not the first poll
+// after the settled range was read), it samples the delay from each new
+// commit's time to its first sight, for the lookback: a commit the fast
+// queries missed, found by the backtrack, counts with its whole delay.
+func (t *liveTail) schedule(now time.Time, shardOf []int, found [][2]int, commits []Commit, sample bool) {
+	polled := map[int]bool{}
+	for q, i := range shardOf {
+		sh := t.shard(i)
+		if !polled[i] {
+			polled[i], sh.returned = true, 0
+		}
+		sh.lastPoll, sh.returned = now, sh.returned+found[q][0]
+		if found[q][1] > 0 {
+			sh.lastFresh = now
+		}
+	}
+	fresh := len(commits) > 0
+	if fresh && !t.busy { // commits arrive after a quiet spell: wake every shard
+		for i := range t.s.cfg.ScanShards {
+			t.shard(i).lastFresh = now
+		}
+	}
+	t.busy = fresh
+	for _, c := range commits {
+		if sample {
+			t.lag.add(now.Sub(c.CommittedAt))
+		}
+	}
+}
+
+// lagWindow keeps the last liveLagSamples delays from a commit's time to
+// its first sight in the index.
+type lagWindow struct {
+	samples []time.Duration
+	next    int
+}
+
+func (l *lagWindow) add(d time.Duration) {
+	if len(l.samples) < liveLagSamples {
+		l.samples = append(l.samples, d)
+		return
+	}
+	l.samples[l.next] = d
+	l.next = (l.next + 1) % liveLagSamples
+}
+
+// lookback is the 99.9th percentile of the delays, within
+// liveLookbackMin and liveLookbackMax; the maximum before any sample.
+func (l *lagWindow) lookback() time.Duration {
+	if len(l.samples) == 0 {
+		return liveLookbackMax
+	}
+	sorted := slices.Clone(l.samples)
+	slices.Sort(sorted)
+	return min(max(sorted[len(sorted)*999/1000], liveLookbackMin), liveLookbackMax)
+}
+
+// ulidAt is the smallest ULID of the millisecond of t.
+func ulidAt(t time.Time) ulid.ULID {
+	var id ulid.ULID
+	_ = id.SetTime(ulid.Timestamp(t))
+	return id
 }
 
 // heldCommit is a commit waiting for its predecessor, since when.
@@ -292,6 +406,7 @@ func (t *liveTail) fetchBefore(ctx context.Context, c Commit) error {
 			ErrCorruptCommit, c.AggregateID, c.Version, t.heldKeys[keyOfCommit(c)].id, c.Version-1, found[n-1].CommitID)
 	}
 	for _, p := range found {
+		t.lag.add(t.s.cfg.now().Sub(p.CommittedAt)) // the index had not shown it yet
 		if !t.offer(p, prevs[keyOfCommit(p)]) {
 			return nil
 		}
@@ -309,16 +424,15 @@ func (t *liveTail) paused(now time.Time) bool {
 	if t.lastPoll.IsZero() {
 		return false
 	}
-	var from ulid.ULID
-	_ = from.SetTime(ulid.Timestamp(t.lastPoll.Add(-liveLookback)))
-	return from.Compare(horizon(now, t.o.settle)) <= 0
+	return ulidAt(t.lastPoll.Add(-t.lag.lookback())).Compare(horizon(now, t.o.settle)) <= 0
 }
 
 // read runs the queries in parallel and returns the commits they found
 // that are neither yielded nor held yet, in the global log's order, with
-// the CommitIDs of their predecessors. Items already yielded are not
+// the CommitIDs of their predecessors, and, for each query, how many items
+// it returned and how many of them were new. Items already yielded are not
 // decoded (nor their offloaded events fetched).
-func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, error) {
+func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, [][2]int, error) {
 	ctx = pagesOf(ctx, OpScan)
 	results := make([][]map[string]types.AttributeValue, len(queries))
 	errs := make([]error, len(queries))
@@ -337,10 +451,12 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 	wg.Wait()
 	var fresh []map[string]types.AttributeValue
 	prevs := map[commitKey]string{}
+	found := make([][2]int, len(queries)) // items returned, and new ones
 	for i, items := range results {
 		if errs[i] != nil {
-			return nil, nil, errs[i]
+			return nil, nil, nil, errs[i]
 		}
+		found[i][0] = len(items)
 		for _, item := range items {
 			k, ok := itemKey(item)
 			if ok && !t.wanted(k, prevs) {
@@ -349,21 +465,22 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 			if ok {
 				prev, err := prevOf(item)
 				if err != nil {
-					return nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
+					return nil, nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
 				}
 				prevs[k] = prev
 			}
+			found[i][1]++
 			fresh = append(fresh, item)
 		}
 	}
 	commits, err := t.s.decodePage(ctx, fresh)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	slices.SortFunc(commits, func(a, b Commit) int {
 		return cmp.Or(strings.Compare(a.CommitID, b.CommitID), strings.Compare(a.AggregateID, b.AggregateID))
 	})
-	return commits, prevs, nil
+	return commits, prevs, found, nil
 }
 
 // wanted reports whether the commit is neither covered by the watermark,
