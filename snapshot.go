@@ -450,3 +450,44 @@ func (s *Store) UpdateFrom(ctx context.Context, aggregateID, tag string,
 		return nextCommit(aggregateID, l.Version(), events, err)
 	})
 }
+
+// Snapshots yields the aggregate's snapshots, newest first, whatever
+// their tags, with consistent reads, paged; expired ones are skipped. A
+// tool's view (the CLI's cat -snapshots): a load reads only the newest.
+//
+// Errors (yielded once, ending the sequence): ErrInvalidCommit for a bad
+// aggregate id, a DynamoDB error, and those of DecodeSnapshot. It is safe
+// for concurrent use.
+func (s *Store) Snapshots(ctx context.Context, aggregateID string) iter.Seq2[Snapshot, error] {
+	return func(yield func(Snapshot, error) bool) {
+		if err := validateAggregateID(aggregateID); err != nil {
+			yield(Snapshot{}, fmt.Errorf("%w: %w", ErrInvalidCommit, err))
+			return
+		}
+		in := &dynamodb.QueryInput{
+			TableName:                aws.String(s.cfg.Table),
+			ConsistentRead:           aws.Bool(true),
+			KeyConditionExpression:   aws.String("#a = :a AND #v < :m"),
+			ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":a": &types.AttributeValueMemberS{Value: aggregateID},
+				":m": &types.AttributeValueMemberN{Value: "-1"},
+			},
+		}
+		for page, err := range s.pages(ctx, in) {
+			if err != nil {
+				yield(Snapshot{}, fmt.Errorf("eventstore: snapshots of aggregate %q: %w", aggregateID, err))
+				return
+			}
+			for _, item := range page {
+				if expired(item, s.cfg.now()) || !isSnapshotItem(item) {
+					continue
+				}
+				snap, err := s.DecodeSnapshot(ctx, item)
+				if !yield(snap, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
