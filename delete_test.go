@@ -77,6 +77,7 @@ func TestDeleteTombstoneReachesLiveTailOnceAndRefusesAppends(t *testing.T) {
 		"Append at the tombstone":    func() error { _, err := s.Append(ctxT(t), commit("a", 2)); return err },
 		"AppendNew":                  func() error { _, err := s.AppendNew(ctxT(t), commit("a", 0)); return err },
 		"AppendNext":                 func() error { _, err := s.AppendNext(ctxT(t), commit("a", 0)); return err },
+		"AppendAll":                  func() error { _, err := s.AppendAll(ctxT(t), commit("a", 3), commit("b", 0)); return err },
 		"Delete again":               func() error { _, err := s.Delete(ctxT(t), "a", time.Hour, nil); return err },
 		"SaveSnapshot": func() error {
 			_, err := s.SaveSnapshot(ctxT(t), eventstore.Snapshot{AggregateID: "a", Version: 2, Tag: "t"})
