@@ -41,12 +41,15 @@ func (s *Store) predecessor(ctx context.Context, aggregateID string, version int
 		TableName:                aws.String(s.cfg.Table),
 		Key:                      keyOf(aggregateID, version-1),
 		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#c, #r"),
-		ExpressionAttributeNames: map[string]string{"#c": attrCommitID, "#r": attrRefused},
+		ProjectionExpression:     aws.String("#c, #r, #d"),
+		ExpressionAttributeNames: map[string]string{"#c": attrCommitID, "#r": attrRefused, "#d": attrDeleted},
 	}, s.opts...)
 	if err != nil {
 		return "", fmt.Errorf("eventstore: read version %d of aggregate %q, the predecessor of version %d: %w",
 			version-1, aggregateID, version, err)
+	}
+	if isDeleted(out.Item) {
+		return "", deletedError(aggregateID, "append to it")
 	}
 	if out.Item == nil || isFence(out.Item) {
 		return "", s.gap(ctx, aggregateID, version)

@@ -95,6 +95,19 @@ var (
 	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
 	// whose events are in Config.Offload: read it with Store.Query.
 	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
+	// ErrAggregateDeleted reports an aggregate Store.Delete deleted: Query
+	// and the loads yield it instead of the aggregate's commits, and every
+	// append to it (Append, AppendNew, AppendNext, AppendAll, Update), a
+	// snapshot of it and a second Delete are refused with it, nothing
+	// written, until DynamoDB's Time to Live removes its items. See
+	// doc.go, "Deleting and expiring an aggregate".
+	ErrAggregateDeleted = errors.New("eventstore: aggregate deleted")
+	// ErrHistoryExpired reports a load that needs commits Store.Expire
+	// expired: the newest snapshot's tag is not the one asked for (or it
+	// does not decode), so a full replay would start past version 0.
+	// Load with the newest snapshot's tag, or save one of the new tag
+	// from it.
+	ErrHistoryExpired = errors.New("eventstore: the aggregate's early history expired")
 )
 
 // The precise reasons of ErrInvalidCommit, and the errors of programming

@@ -73,6 +73,27 @@ const attrPrev = "prev"
 // it has no attribute of the scan or aggregates indexes.
 const attrRefused = "refused"
 
+// A snapshot (see doc.go, "Snapshots") of an aggregate at version v is an
+// item in the aggregate's partition at version -2-v (below the metadata's
+// -1, newest first in ascending order), with neither commitId nor shard,
+// so that no index holds it and Query (versions from 0) never reads it.
+// Its state is inline, or offloaded with the attributes of offloaded
+// events.
+const (
+	attrSnapshotOf     = "snapshotOf"     // N: the aggregate version v
+	attrSnapshotTag    = "snapshotTag"    // S: the caller's schema tag
+	attrSnapshotCommit = "snapshotCommit" // S: version v's CommitID
+	attrState          = "state"          // B: the state, absent when empty or offloaded
+	attrSavedAt        = "savedAt"        // N: unix milliseconds
+)
+
+// attrDeleted (BOOL true) marks the two items Store.Delete writes: the
+// tombstone commit, and the guard after it, at the tombstone's version
+// + 1, without commitId, which holds the next version's key so that no
+// append lands after the tombstone. See doc.go, "Deleting and expiring an
+// aggregate".
+const attrDeleted = "deleted"
+
 // Attributes of an offloaded commit, in place of events.
 const (
 	attrEventsKey  = "eventsKey"  // S: the blob's key
@@ -332,5 +353,5 @@ func notCommit(item map[string]types.AttributeValue) error {
 	if isFence(item) {
 		return fmt.Errorf("%w: a fence (a key that refused a late commit)", ErrNotCommit)
 	}
-	return nil
+	return notCommitOfAggregate(item)
 }

@@ -16,8 +16,8 @@ import (
 //
 // Errors: ErrInvalidCommit for a bad aggregate id, before any
 // request; a DynamoDB error after retries of throttling and server errors;
-// ErrCorruptCommit for an item that does not decode. It is safe for
-// concurrent use.
+// ErrCorruptCommit for an item that does not decode; ErrAggregateDeleted
+// for an aggregate Delete deleted. It is safe for concurrent use.
 func (s *Store) LatestVersion(ctx context.Context, aggregateID string) (int64, error) {
 	ctx, t := s.observe(ctx, OpLatestVersion)
 	v, _, err := s.latest(ctx, aggregateID)
@@ -45,8 +45,8 @@ func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, 
 		ScanIndexForward:         aws.Bool(false),
 		Limit:                    aws.Int32(1),
 		KeyConditionExpression:   aws.String("#a = :a AND #v >= :zero"),
-		ProjectionExpression:     aws.String("#v, #c, #r"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID, "#r": attrRefused},
+		ProjectionExpression:     aws.String("#v, #c, #r, #d"),
+		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID, "#r": attrRefused, "#d": attrDeleted},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":a":    &types.AttributeValueMemberS{Value: aggregateID},
 			":zero": &types.AttributeValueMemberN{Value: "0"},
@@ -57,6 +57,9 @@ func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, 
 			return -1, "", fmt.Errorf("eventstore: latest version of aggregate %q: %w", aggregateID, err)
 		}
 		for _, item := range page {
+			if isDeleted(item) { // a tombstone or its guard, however old: no append may follow it
+				return -1, "", deletedError(aggregateID, "append to it")
+			}
 			if isFence(item) {
 				continue
 			}

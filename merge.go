@@ -48,8 +48,9 @@ func (s *Store) decodePage(ctx context.Context, items []map[string]types.Attribu
 	commits := make([]Commit, 0, len(items))
 	var refs []*blobRef // refs[i] belongs to commits[i]; nil while no commit is offloaded
 	var failed error
+	now := s.cfg.now()
 	for _, item := range items {
-		if isFence(item) {
+		if isFence(item) || isGuard(item) || expired(item, now) { // expired: see doc.go, "Deleting and expiring an aggregate"
 			continue
 		}
 		c, ref, err := decodeStored(item)

@@ -42,6 +42,14 @@ const (
 	OpCreateTable   Op = "CreateTable"
 	OpQuery         Op = "Query"
 	OpScan          Op = "Scan"
+	// OpLoad is one Load (LoadFold, UpdateFrom's load): the newest
+	// snapshot's read and the pages of the commits after it together.
+	OpLoad Op = "Load"
+	// OpSaveSnapshot, OpDelete and OpExpire are one call each of
+	// SaveSnapshot, Delete and Expire.
+	OpSaveSnapshot Op = "SaveSnapshot"
+	OpDelete       Op = "Delete"
+	OpExpire       Op = "Expire"
 )
 
 // Observation is what one operation did.

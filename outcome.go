@@ -38,6 +38,9 @@ func (s *Store) heldBy(ctx context.Context, c Commit, item map[string]types.Attr
 	if refused(item, c.CommitID) {
 		return s.late(ctx, c)
 	}
+	if isDeleted(item) && stringOr(item, attrCommitID) != c.CommitID { // a tombstone or its guard
+		return fmt.Errorf("%w (%w)", deletedError(c.AggregateID, "append to it"), &VersionConflictError{AggregateID: c.AggregateID, Version: c.Version, Err: cause})
+	}
 	err := s.whoHolds(ctx, c, item, cause)
 	switch {
 	case err == nil:

@@ -18,11 +18,18 @@ import (
 //
 // An error (ErrInvalidCommit for a bad aggregate id or a negative
 // fromVersion, a DynamoDB error, or an
-// item that does not decode, wrapping ErrCorruptCommit) is yielded once and
-// ends the sequence. Query is safe for concurrent use.
+// item that does not decode, wrapping ErrCorruptCommit; ErrAggregateDeleted
+// for an aggregate Delete deleted, before any of its commits) is yielded
+// once and ends the sequence. Commits that expired (Config.TTL, Expire,
+// Delete) are skipped, and snapshots are never yielded. Query is safe for
+// concurrent use.
 func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64) iter.Seq2[Commit, error] {
+	return s.query(pagesOf(ctx, OpQuery), aggregateID, fromVersion)
+}
+
+// query is Query, its requests reported under ctx's operation.
+func (s *Store) query(ctx context.Context, aggregateID string, fromVersion int64) iter.Seq2[Commit, error] {
 	return func(yield func(Commit, error) bool) {
-		ctx := pagesOf(ctx, OpQuery)
 		if err := validateAggregateID(aggregateID); err != nil {
 			yield(Commit{}, fmt.Errorf("%w: %w", ErrInvalidCommit, err))
 			return
@@ -44,6 +51,10 @@ func (s *Store) Query(ctx context.Context, aggregateID string, fromVersion int64
 		for page, err := range s.pages(ctx, in) {
 			if err != nil {
 				yield(Commit{}, fmt.Errorf("eventstore: query aggregate %q: %w", aggregateID, err))
+				return
+			}
+			if err := deletedIn(page, aggregateID, s.cfg.now()); err != nil {
+				yield(Commit{}, err)
 				return
 			}
 			commits, err := s.decodePage(ctx, page)

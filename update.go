@@ -32,6 +32,14 @@ import (
 // returns a zero Commit and nil. It is safe for concurrent use.
 func (s *Store) Update(ctx context.Context, aggregateID string,
 	decide func(history iter.Seq2[Commit, error]) ([]Event, error)) (Commit, error) {
+	return s.update(ctx, aggregateID, func(ctx context.Context) (Commit, []Event, error) {
+		return s.loadAndDecide(ctx, aggregateID, decide)
+	})
+}
+
+// update is the loop of Update and UpdateFrom; load loads the aggregate
+// and decides: it returns the next commit and its events.
+func (s *Store) update(ctx context.Context, aggregateID string, load func(context.Context) (Commit, []Event, error)) (Commit, error) {
 	var c Commit
 	var err error
 	reload := true
@@ -41,7 +49,7 @@ func (s *Store) Update(ctx context.Context, aggregateID string,
 		}
 		if reload {
 			var events []Event
-			if c, events, err = s.loadAndDecide(ctx, aggregateID, decide); err != nil || len(events) == 0 {
+			if c, events, err = load(ctx); err != nil || len(events) == 0 {
 				return c, err
 			}
 			c.Events = events
@@ -74,9 +82,9 @@ func (s *Store) loadAndDecide(ctx context.Context, aggregateID string,
 		}
 		history = append(history, c)
 	}
-	next := Commit{AggregateID: aggregateID}
+	latest := int64(-1)
 	if n := len(history); n > 0 {
-		next.Version = history[n-1].Version + 1
+		latest = history[n-1].Version
 	}
 	events, err := decide(func(yield func(Commit, error) bool) {
 		for _, c := range slices.Clone(history) {
@@ -85,10 +93,16 @@ func (s *Store) loadAndDecide(ctx context.Context, aggregateID string,
 			}
 		}
 	})
+	return nextCommit(aggregateID, latest, events, err)
+}
+
+// nextCommit is the commit after version latest, for decide's events and
+// error.
+func nextCommit(aggregateID string, latest int64, events []Event, err error) (Commit, []Event, error) {
 	if err != nil || len(events) == 0 {
 		return Commit{}, nil, err
 	}
-	return next, events, nil
+	return Commit{AggregateID: aggregateID, Version: latest + 1}, events, nil
 }
 
 // updatePause waits a little longer before each retry: false if ctx ended.

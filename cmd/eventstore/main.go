@@ -34,6 +34,7 @@ Reads, exports, imports and checks an eventstore table.
 
 Commands:
   cat AGGREGATE [-from N] [-json]     the commits of one aggregate, events decoded
+  cat AGGREGATE -snapshots            its snapshots, newest first
   log [-after ID] [-follow] [-settle D] [-n N] [-json]
                                       the global log in CommitID order; -follow
                                       tails it until interrupted; -n stops

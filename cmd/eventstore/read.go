@@ -163,6 +163,7 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("cat", flag.ContinueOnError)
 	from := fs.Int64("from", 0, "")
 	asJSON := fs.Bool("json", false, "")
+	snapshots := fs.Bool("snapshots", false, "")
 	rest, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -170,6 +171,9 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	c, err := open(ctx, e.opts)
 	if err != nil {
 		return err
+	}
+	if *snapshots {
+		return catSnapshots(ctx, e, c, rest[0])
 	}
 	p := newPrinter(e.stdout, *asJSON)
 	n := 0
@@ -228,6 +232,24 @@ func runLog(ctx context.Context, e *env, args []string) error {
 		if n++; n == *limit {
 			break // ends the Scan or Tail: it stops its requests
 		}
+	}
+	return nil
+}
+
+// catSnapshots prints the snapshots of an aggregate, newest first: what
+// they are, not commits.
+func catSnapshots(ctx context.Context, e *env, c *conn, aggregateID string) error {
+	n := 0
+	for snap, err := range c.store.Snapshots(ctx, aggregateID) {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, escaped(fmt.Sprintf("snapshot aggregate=%q version=%d tag=%q commit=%s saved=%s bytes=%d",
+			snap.AggregateID, snap.Version, snap.Tag, snap.CommitID, snap.SavedAt.UTC().Format(time.RFC3339Nano), len(snap.State))))
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("aggregate %q has no snapshots", aggregateID)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -22,11 +23,17 @@ type verifier struct {
 	commits  int
 	versions map[string][]version // per aggregate, in scan order
 	blobKeys map[string]bool      // keys of offloaded events items point to
+	// snapshots is the highest snapshot version of each aggregate: an
+	// aggregate whose early commits Expire removed starts after it.
+	snapshots map[string]int64
+	nSnaps    int
+	now       time.Time
 }
 
 type version struct {
-	n        int64
-	commitID string
+	n         int64
+	commitID  string
+	tombstone bool // Delete's: the aggregate's earlier commits expired with it
 }
 
 func (v *verifier) report(format string, args ...any) {
@@ -49,7 +56,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := &verifier{e: e, versions: map[string][]version{}, blobKeys: map[string]bool{}}
+	v := &verifier{e: e, versions: map[string][]version{}, blobKeys: map[string]bool{}, snapshots: map[string]int64{}, now: time.Now()}
 	if err := v.items(ctx, c); err != nil {
 		return err
 	}
@@ -58,6 +65,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if err := v.orphans(ctx, c); err != nil {
 			return err
 		}
+	}
+	if v.nSnaps > 0 {
+		fmt.Fprintf(e.stdout, "verify: %d snapshots\n", v.nSnaps)
 	}
 	fmt.Fprintf(e.stdout, "verify: %d commits of %d aggregates, %d problems\n", v.commits, len(v.versions), v.problems)
 	if v.problems > 0 {
@@ -90,6 +100,9 @@ func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.Attr
 	if s, ok := stringOf(item, "eventsKey"); ok {
 		v.blobKeys[s] = true
 	}
+	if v.expired(item) {
+		return // invisible to every read; DynamoDB's Time to Live removes it
+	}
 	agg, _ := stringOf(item, "aggregateId")
 	ver, _ := numberOf(item, "version")
 	id, hasID := stringOf(item, "commitId")
@@ -98,6 +111,8 @@ func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.Attr
 	switch {
 	case errors.Is(err, eventstore.ErrNotCommit) && hasID && hasShard:
 		v.report("not a commit: aggregate %q version %s is in the scan index (commitId %q, shard %s), where Scan fails on it", agg, ver, id, shard)
+	case errors.Is(err, eventstore.ErrNotCommit) && item["snapshotTag"] != nil:
+		v.snapshot(ctx, c, item)
 	case errors.Is(err, eventstore.ErrNotCommit):
 	case err != nil:
 		v.report("undecodable: aggregate %q version %s: %v", agg, ver, oneLine(err.Error()))
@@ -106,7 +121,7 @@ func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.Attr
 		}
 	default:
 		v.commits++
-		v.versions[commit.AggregateID] = append(v.versions[commit.AggregateID], version{commit.Version, commit.CommitID})
+		v.versions[commit.AggregateID] = append(v.versions[commit.AggregateID], version{commit.Version, commit.CommitID, commit.IsTombstone()})
 		if !hasShard {
 			v.report("shard: aggregate %q version %d commit %s has no shard: not in the scan index (Scan never reads it)",
 				commit.AggregateID, commit.Version, commit.CommitID)
@@ -121,12 +136,14 @@ func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.Attr
 // it does not also show as a gap.
 func (v *verifier) note(agg, ver, commitID string) {
 	if n, err := strconv.ParseInt(ver, 10, 64); err == nil && n >= 0 && agg != "" { // a negative version is never a commit's
-		v.versions[agg] = append(v.versions[agg], version{n, commitID})
+		v.versions[agg] = append(v.versions[agg], version{n: n, commitID: commitID})
 	}
 }
 
-// order checks, per aggregate, that versions run from 0 without gaps and
-// that each version's CommitID exceeds the one before.
+// order checks, per aggregate, that versions run without gaps and that
+// each version's CommitID exceeds the one before: from 0, or from after a
+// snapshot (Expire removed the commits it covers), or from a tombstone
+// (Delete expired the commits before it).
 func (v *verifier) order() {
 	ids := make([]string, 0, len(v.versions))
 	for id := range v.versions {
@@ -136,7 +153,7 @@ func (v *verifier) order() {
 	for _, id := range ids {
 		vs := v.versions[id]
 		sort.Slice(vs, func(i, j int) bool { return vs[i].n < vs[j].n })
-		if vs[0].n != 0 {
+		if snap, ok := v.snapshots[id]; vs[0].n != 0 && !vs[0].tombstone && (!ok || snap < vs[0].n-1) {
 			v.report("gap: aggregate %q starts at version %d (versions 0 to %d missing)", id, vs[0].n, vs[0].n-1)
 		}
 		for i := 1; i < len(vs); i++ {
@@ -150,6 +167,31 @@ func (v *verifier) order() {
 			}
 		}
 	}
+}
+
+// snapshot checks a snapshot item: it decodes, its state (offloaded or
+// not) included.
+func (v *verifier) snapshot(ctx context.Context, c *conn, item map[string]types.AttributeValue) {
+	snap, err := c.store.DecodeSnapshot(ctx, item)
+	if err != nil {
+		agg, _ := stringOf(item, "aggregateId")
+		v.report("undecodable snapshot: aggregate %q: %v", agg, oneLine(err.Error()))
+		return
+	}
+	v.nSnaps++
+	if old, ok := v.snapshots[snap.AggregateID]; !ok || snap.Version > old {
+		v.snapshots[snap.AggregateID] = snap.Version
+	}
+}
+
+// expired reports whether an item is past its expiresAt: no read sees it.
+func (v *verifier) expired(item map[string]types.AttributeValue) bool {
+	at, ok := numberOf(item, "expiresAt")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(at, 10, 64)
+	return err == nil && n <= v.now.Unix()
 }
 
 // orphans reports the blobs of the bucket that no item points to and that
