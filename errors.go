@@ -95,6 +95,10 @@ var (
 	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
 	// whose events are in Config.Offload: read it with Store.Query.
 	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
+	// ErrUpcastFailed is matched by every *UpcastError: a read met a
+	// stored event that a Config.Upcasters function could not turn into
+	// its current form. The stored commit is intact; fix the upcaster.
+	ErrUpcastFailed = errors.New("eventstore: upcast failed")
 )
 
 // The precise reasons of ErrInvalidCommit, and the errors of programming
@@ -139,6 +143,11 @@ var (
 	// settled log only.
 	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")
 	errNotBlobKey = errors.New("eventstore: not a key of offloaded events")
+	// errUpcasterLoop: Config.Upcasters holds a chain that leads back
+	// into itself, which a read would follow forever.
+	errUpcasterLoop = errors.New("upcaster chain loops")
+	// errDuplicateUpcaster: two Config.Upcasters for one type and version.
+	errDuplicateUpcaster = errors.New("two upcasters for one type and version")
 )
 
 // VersionGapError reports an append at Version of AggregateID whose
