@@ -196,6 +196,11 @@ func (e *UpcastError) Is(target error) bool { return target == ErrUpcastFailed }
 // Unwrap returns the upcaster's error.
 func (e *UpcastError) Unwrap() error { return e.Err }
 
+// RetryableError reports false: an upcaster is a function of the stored
+// event, so reading again fails again, whatever Err is. (The AWS SDK's
+// retry classification, which a live Tail follows, asks errors this.)
+func (e *UpcastError) RetryableError() bool { return false }
+
 // upcast turns each event of c that an upcaster applies to into its
 // current form, in place; c's events are the read's own. It is the one
 // place upcasting happens: decodePage calls it on every commit a read
