@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults of Config's zero values.
@@ -86,7 +87,17 @@ type Config struct {
 	// read decodes. A larger commit fails with ErrCommitTooLarge, and so
 	// does one of more than 100,000 events.
 	MaxCommitBytes int
+	// Upcasters turn stored events of old schemas into the current ones
+	// on every read; what is stored never changes. New refuses two for one
+	// type and version, and chains that loop. See Upcaster.
+	Upcasters []Upcaster
+	// SchemaVersionKey is the event metadata key that holds an event's
+	// schema version, which Upcasters select by; default
+	// DefaultSchemaVersionKey ("v").
+	SchemaVersionKey string
 
+	// upcasters indexes copies of Upcasters by the events they apply to.
+	upcasters upcasters
 	// now is the clock CommitIDs and the settle window are taken from:
 	// time.Now, or a test's clock (see export_test.go).
 	now func() time.Time
@@ -117,6 +128,10 @@ func (c *Config) setDefaults() {
 	if c.AppendNextAttempts == 0 {
 		c.AppendNextAttempts = defaultAppendNextAttempts
 	}
+	if c.SchemaVersionKey == "" {
+		c.SchemaVersionKey = DefaultSchemaVersionKey
+	}
+	c.upcasters = indexUpcasters(c.Upcasters)
 }
 
 // validate reports every problem at once.
@@ -171,5 +186,8 @@ func (c *Config) validateFeatures() []error {
 	if c.AppendNextAttempts < 1 {
 		errs = append(errs, fmt.Errorf("eventstore: Config.AppendNextAttempts %d must be at least 1", c.AppendNextAttempts))
 	}
-	return errs
+	if !utf8.ValidString(c.SchemaVersionKey) {
+		errs = append(errs, fmt.Errorf("eventstore: Config.SchemaVersionKey %q must be UTF-8", c.SchemaVersionKey))
+	}
+	return append(errs, validateUpcasters(c.Upcasters)...)
 }

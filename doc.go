@@ -396,6 +396,18 @@
 // AppendAll that stored none) are deleted; other orphans are never read
 // and can be swept with Store.Orphaned.
 //
+// # Upcasting
+//
+// Config.Upcasters turn stored events of an old schema into the current
+// one on every read (Query, Scan, both Tails, Update, DecodeItem,
+// Store.ParseImage, and so the relay and the eventstore command), never
+// what is stored: a retried Commit is compared with the stored bytes. An
+// event's schema version is its metadata value at Config.SchemaVersionKey
+// ("v"); each Upcaster declares the type and version it makes, so chains
+// (v1 -> v2 -> v3) compose and New refuses one that loops. A failing
+// upcaster ends the read with an *UpcastError naming aggregate, version
+// and event. See Upcaster and docs/upcasting.md.
+//
 // # Local development
 //
 // Tests run against DynamoDB Local (Java 17 or later): `go run

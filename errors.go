@@ -108,6 +108,10 @@ var (
 	// Load with the newest snapshot's tag, or save one of the new tag
 	// from it.
 	ErrHistoryExpired = errors.New("eventstore: the aggregate's early history expired")
+	// ErrUpcastFailed is matched by every *UpcastError: a read met a
+	// stored event that a Config.Upcasters function could not turn into
+	// its current form. The stored commit is intact; fix the upcaster.
+	ErrUpcastFailed = errors.New("eventstore: upcast failed")
 )
 
 // The precise reasons of ErrInvalidCommit, and the errors of programming
@@ -152,6 +156,11 @@ var (
 	// settled log only.
 	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")
 	errNotBlobKey = errors.New("eventstore: not a key of offloaded events")
+	// errUpcasterLoop: Config.Upcasters holds a chain that leads back
+	// into itself, which a read would follow forever.
+	errUpcasterLoop = errors.New("upcaster chain loops")
+	// errDuplicateUpcaster: two Config.Upcasters for one type and version.
+	errDuplicateUpcaster = errors.New("two upcasters for one type and version")
 )
 
 // VersionGapError reports an append at Version of AggregateID whose

@@ -41,9 +41,11 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 	}
 }
 
-// decodePage decodes a page of items, skipping fences (see outcome.go) and
-// fetching offloaded events in parallel. On error it returns the commits
-// before the failing item.
+// decodePage decodes a page of items, skipping fences (see outcome.go),
+// fetching offloaded events in parallel, and upcasting the events (see
+// Upcaster): every read that yields commits decodes them here, and only
+// they are upcast (the identity check of a retry decodes the stored item
+// itself). On error it returns the commits before the failing item.
 func (s *Store) decodePage(ctx context.Context, items []map[string]types.AttributeValue) ([]Commit, error) {
 	commits := make([]Commit, 0, len(items))
 	var refs []*blobRef // refs[i] belongs to commits[i]; nil while no commit is offloaded
@@ -69,6 +71,11 @@ func (s *Store) decodePage(ctx context.Context, items []map[string]types.Attribu
 	if refs != nil {
 		if err := s.fetchAll(ctx, commits, refs); err != nil {
 			return nil, err
+		}
+	}
+	for i := range commits {
+		if err := s.upcast(&commits[i]); err != nil {
+			return commits[:i], err
 		}
 	}
 	return commits, failed

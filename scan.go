@@ -27,7 +27,7 @@ import (
 //
 // Reads of the index are eventually consistent. An error (ErrInvalidCommitID
 // for a bad checkpoint, a DynamoDB error after retries, an item that does
-// not decode, ErrShardMismatch, ErrSettleMismatch for a settle window
+// not decode, an *UpcastError, ErrShardMismatch, ErrSettleMismatch for a settle window
 // shorter than the table's recorded writer deadline plus SettleAllowance,
 // an error for the Live option) is yielded once and ends the sequence;
 // OnCaughtUp and OnCheckpoint do nothing here. An item of the scan index
@@ -75,7 +75,7 @@ func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter
 // When ctx ends, Tail ends the sequence without yielding an error: every
 // error it yields is a real failure. Those that retrying cannot cure (a
 // bad checkpoint, a negative settle window, ErrShardMismatch, an item that does not
-// decode) are yielded once and end the sequence. Transient errors
+// decode, an *UpcastError) are yielded once and end the sequence. Transient errors
 // (throttling, 5xx, network) are retried, so no commit is skipped or
 // repeated. It is safe for concurrent use.
 func (s *Store) Tail(ctx context.Context, after string, opts ...ScanOption) iter.Seq2[Commit, error] {

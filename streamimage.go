@@ -26,21 +26,56 @@ const maxImageDepth = 32
 // a fence, an item without a commitId; ErrCorruptCommit, naming aggregate and version, for
 // an image that holds a commit that does not decode; ErrEventsOffloaded for
 // a commit whose events are in Config.Offload (read it with Store.Query).
+//
+// ParseImage knows no Config.Upcasters: its events are as stored. Use
+// Store.ParseImage to have them upcast.
 func ParseImage(image map[string]types.AttributeValue) (Commit, error) {
-	if len(image) == 0 {
-		return Commit{}, fmt.Errorf("%w: no image (a REMOVE record, or a stream without new images)", ErrNotCommit)
-	}
-	if err := notCommit(image); err != nil {
+	if err := notImage(image); err != nil {
 		return Commit{}, err
-	}
-	if _, ok := image[attrCommitID]; !ok {
-		return Commit{}, fmt.Errorf("%w: no %s attribute (a keys-only image, or an item the store did not write)", ErrNotCommit, attrCommitID)
 	}
 	c, ref, err := decodeStored(image)
 	if err == nil && ref != nil {
 		return Commit{}, fmt.Errorf("%w: aggregate %q version %d: events at %s", ErrEventsOffloaded, c.AggregateID, c.Version, ref.key)
 	}
 	return c, err
+}
+
+// notImage returns an error matching ErrNotCommit for a stream image that
+// holds no commit; nil for any other.
+func notImage(image map[string]types.AttributeValue) error {
+	if len(image) == 0 {
+		return fmt.Errorf("%w: no image (a REMOVE record, or a stream without new images)", ErrNotCommit)
+	}
+	if err := notCommit(image); err != nil {
+		return err
+	}
+	if _, ok := image[attrCommitID]; !ok {
+		return fmt.Errorf("%w: no %s attribute (a keys-only image, or an item the store did not write)", ErrNotCommit, attrCommitID)
+	}
+	return nil
+}
+
+// ParseImage is the package's ParseImage with the store's settings: the
+// events are upcast with Config.Upcasters, and offloaded events are
+// fetched from Config.Offload and checked (so ErrEventsOffloaded is never
+// returned; a missing blob wraps ErrBlobNotFound). Its other errors are
+// ParseImage's, and an *UpcastError when an upcaster fails. It is safe for
+// concurrent use.
+func (s *Store) ParseImage(ctx context.Context, image map[string]types.AttributeValue) (Commit, error) {
+	if err := notImage(image); err != nil {
+		return Commit{}, err
+	}
+	return s.DecodeItem(ctx, image)
+}
+
+// ParseImageJSON is Store.ParseImage for an image in DynamoDB's JSON form;
+// see the package's ParseImageJSON.
+func (s *Store) ParseImageJSON(ctx context.Context, image []byte) (Commit, error) {
+	item, err := decodeImageJSON(image)
+	if err != nil {
+		return Commit{}, fmt.Errorf("%w: image JSON: %v", ErrCorruptCommit, err)
+	}
+	return s.ParseImage(ctx, item)
 }
 
 // ParseImageJSON is ParseImage for an image in DynamoDB's JSON form
@@ -167,7 +202,8 @@ func decodeTypedJSON(typ string, v json.RawMessage, depth int) (types.AttributeV
 // offloaded events are fetched from Config.Offload and checked against
 // their size and SHA-256. It serves tools that walk the table item by item
 // and must go on past a bad one (the eventstore command's verify), which
-// Query and Scan cannot: they end at the first error.
+// Query and Scan cannot: they end at the first error. Its events are
+// upcast with Config.Upcasters, as every read's are.
 //
 // Errors: ErrNotCommit for an item that holds no commit: a fence, and
 // every item at a negative version of the aggregate "$eventstore" or of
@@ -175,16 +211,17 @@ func decodeTypedJSON(typ string, v json.RawMessage, depth int) (types.AttributeV
 // items (the table's metadata, a notifier relay's checkpoint);
 // ErrCorruptCommit, naming aggregate and version, for a commit that does
 // not decode or whose blob is altered; an error wrapping ErrBlobNotFound,
-// naming the key, for a missing blob.
+// naming the key, for a missing blob; an *UpcastError when an upcaster
+// fails. On error the Commit is zero.
 //
 // DecodeItem is safe for concurrent use.
 func (s *Store) DecodeItem(ctx context.Context, item map[string]types.AttributeValue) (Commit, error) {
 	if err := notCommit(item); err != nil {
 		return Commit{}, err
 	}
-	c, ref, err := decodeStored(item)
-	if err != nil || ref == nil {
-		return c, err
+	commits, err := s.decodePage(ctx, []map[string]types.AttributeValue{item})
+	if err != nil || len(commits) == 0 {
+		return Commit{}, err
 	}
-	return c, s.fetchEvents(ctx, &c, ref)
+	return commits[0], nil
 }

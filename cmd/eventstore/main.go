@@ -33,13 +33,15 @@ const usage = `usage: eventstore [flags] COMMAND [command flags] [ARGS]
 Reads, exports, imports and checks an eventstore table.
 
 Commands:
-  cat AGGREGATE [-from N] [-json]     the commits of one aggregate, events decoded
+  cat AGGREGATE [-from N] [-json] [-raw]
+                                      the commits of one aggregate, events decoded
   cat AGGREGATE -snapshots            its snapshots, newest first
-  log [-after ID] [-follow] [-settle D] [-n N] [-json]
+  log [-after ID] [-follow] [-settle D] [-n N] [-json] [-raw]
                                       the global log in CommitID order; -follow
                                       tails it until interrupted; -n stops
                                       after N commits
-  export [-after ID] [-settle D]      the global log as JSON lines on stdout,
+  export [-after ID] [-settle D] [-raw]
+                                      the global log as JSON lines on stdout,
                                       progress on stderr
   import [-create [-shards N]] FILE
                                       loads JSON lines written by export ("-" for
@@ -58,6 +60,9 @@ Flags (before COMMAND):
   -bucket NAME      S3 bucket of offloaded events (Config.Offload), if any
   -prefix PREFIX    key prefix of offloaded events in the bucket
   -s3-endpoint URL  S3 endpoint (path-style), for local emulators
+
+cat, log and export show events upcast by the upcasters the command was
+built with (none as shipped); -raw shows them as stored.
 
 Credentials and region come from the standard AWS environment variables and
 shared config files. Exit status: 0 ok, 1 verify found problems, 2 usage,

@@ -164,10 +164,12 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	from := fs.Int64("from", 0, "")
 	asJSON := fs.Bool("json", false, "")
 	snapshots := fs.Bool("snapshots", false, "")
+	raw := fs.Bool("raw", false, "")
 	rest, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
+	e.opts.upcast = !*raw
 	c, err := open(ctx, e.opts)
 	if err != nil {
 		return err
@@ -199,12 +201,14 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	settle := fs.Duration("settle", -1, "")
 	limit := fs.Int64("n", 0, "")
 	asJSON := fs.Bool("json", false, "")
+	raw := fs.Bool("raw", false, "")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *limit < 0 {
 		return usagef("log: -n %d: want a count of commits, 0 for all", *limit)
 	}
+	e.opts.upcast = !*raw
 	c, err := open(ctx, e.opts)
 	if err != nil {
 		return err

@@ -31,6 +31,9 @@ const (
 type options struct {
 	table, endpoint, region, profile string
 	bucket, prefix, s3Endpoint       string
+	// upcast: the store applies upcasters (cat, log and export, unless
+	// -raw); the other commands read and write what is stored.
+	upcast bool
 }
 
 func (o *options) register(fs *flag.FlagSet) {
@@ -118,6 +121,9 @@ func open(ctx context.Context, o options) (*conn, error) {
 			return nil, err
 		}
 		storeCfg.Offload = c.blobs
+	}
+	if o.upcast {
+		storeCfg.Upcasters, storeCfg.SchemaVersionKey = upcasters, schemaVersionKey
 	}
 	if c.store, err = eventstore.New(c.client, storeCfg); err != nil {
 		return nil, err

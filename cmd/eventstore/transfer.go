@@ -18,9 +18,11 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	after := fs.String("after", "", "")
 	settle := fs.Duration("settle", -1, "")
+	raw := fs.Bool("raw", false, "")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	e.opts.upcast = !*raw
 	c, err := open(ctx, e.opts)
 	if err != nil {
 		return err
