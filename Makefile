@@ -1,6 +1,7 @@
 # make test   installs what is missing, checks formatting, vets, lints and
 #             runs every test with the race detector against local emulators
 # make demo   runs examples/quickstart against a DynamoDB Local it starts
+#             (installs DynamoDB Local only)
 # make bench  runs the benchmarks against DynamoDB Local (BENCHFLAGS='-count 6'
 #             for benchstat); BenchmarkFloor compares the store with a bare
 #             SDK loop, BenchmarkPutCost prices PutItem options on the server
@@ -58,7 +59,9 @@ fuzz:
 		done; \
 	done
 
-demo: tools
+# demo needs DynamoDB Local only: not the SNS emulator or staticcheck.
+demo:
+	bash scripts/install-tools.sh dynamodb
 	bash scripts/with-dynamodb.sh $(GO) run ./examples/quickstart
 
 bench: tools

@@ -47,7 +47,10 @@ import (
 // ErrCommitDeadline when the commit did not land before its writer deadline
 // and never will (retry with a new CommitID); ErrShardMismatch when the
 // table was created with another ScanShards; ErrSettleMismatch when
-// c's store has a longer MaxCommitLatency than the table records. A nil
+// c's store has a longer MaxCommitLatency than the table records;
+// ErrTableNotFound when there is no such table (in the client's account
+// and region) and ErrTableMismatch when it has another key: nothing was
+// written, and retrying does not help. A nil
 // error with the returned Commit's LandedLate set means stored, but
 // learned only after the writer deadline. Any other error (network,
 // throttling past the SDK's retries, a cancelled ctx) matches

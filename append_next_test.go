@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -86,6 +87,9 @@ func TestAppendNextGivesUpAfterItsAttempts(t *testing.T) {
 	var conflict *eventstore.VersionConflictError
 	if !errors.As(err, &conflict) || conflict.Version != 2 {
 		t.Fatalf("AppendNext against a rival: %v, want a conflict at version 2 after 3 attempts", err)
+	}
+	if !errors.Is(err, eventstore.ErrVersionConflict) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Errorf("AppendNext's give-up error %q does not match ErrVersionConflict or say how many attempts it made", err)
 	}
 	obs := seen.take(eventstore.OpAppendNext)
 	if len(obs) != 1 || obs[0].Conflicts != 3 || obs[0].Retries != 2 || obs[0].Commits != 0 {

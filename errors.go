@@ -57,7 +57,10 @@ var (
 	// the commit is not stored but the same retry is right, so that a
 	// command handler tells apart three outcomes only: stored (nil or a
 	// *NotifyError), not stored (a validation error, *VersionConflictError,
-	// ErrCommitDeadline, *CommitMismatchError, ErrShardMismatch), unknown.
+	// ErrCommitDeadline, *CommitMismatchError, ErrShardMismatch,
+	// ErrTableNotFound, ErrTableMismatch), unknown. A request that finds no
+	// table, or one of another shape, never leaves the outcome unknown:
+	// it wrote nothing (ErrTableNotFound, ErrTableMismatch).
 	ErrOutcomeUnknown = errors.New("eventstore: outcome unknown, retry with the same commit")
 	// ErrCommitMismatch is matched by every *CommitMismatchError: a retry
 	// found its CommitID stored with other content.
@@ -75,8 +78,18 @@ var (
 	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// or settings are not the ones the store needs, or whose metadata item
-	// (the recorded shard count) is unreadable.
+	// (the recorded shard count) is unreadable. Any operation returns it
+	// when a request finds the table with another key, or without an
+	// index the operation reads; nothing was written.
 	ErrTableMismatch = errors.New("eventstore: table does not match the store's schema")
+	// ErrTableNotFound reports a table that is not there: a request of
+	// any operation found no table of Config.Table's name in the client's
+	// account and region (DynamoDB's ResourceNotFoundException), or found
+	// it not ACTIVE yet. Nothing was written, so a write that fails with it
+	// is not an unknown outcome: create the table (Store.CreateTable, or
+	// the eventstore command's import -create), or fix the name, region or
+	// endpoint. The error names the table and unwraps to DynamoDB's.
+	ErrTableNotFound = errors.New("eventstore: table not found")
 	// ErrNotCommit reports a stream image that is not a commit: no image
 	// (a REMOVE record, or a stream without new images), a keys-only image,
 	// the table's metadata item, or an item another program wrote. Skip it.
@@ -264,8 +277,13 @@ type unknownError struct {
 	err error
 }
 
-// unknown wraps err, the cause, with msg, matching ErrOutcomeUnknown.
+// unknown wraps err, the cause, with msg, matching ErrOutcomeUnknown;
+// unless a request found the table missing or not the store's, which
+// wrote nothing: then it is that definite error (see tableError).
 func unknown(err error, format string, args ...any) error {
+	if t, ok := tableProblem(err); ok {
+		return t
+	}
 	return &unknownError{msg: fmt.Sprintf(format, args...), err: err}
 }
 
@@ -280,8 +298,11 @@ func (e *unknownError) Error() string {
 // shard check, a read of the latest version, the upload of offloaded
 // events) as matching ErrOutcomeUnknown, the outcome whose cure (retry
 // with the same Commit) it shares, unless it is final (ErrShardMismatch,
-// ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit).
+// ErrTableMismatch, ErrTableNotFound, ErrInvalidCommit, ErrCorruptCommit).
 func failedBefore(err error) error {
+	if t, ok := tableProblem(err); ok {
+		return t
+	}
 	for _, final := range []error{ErrShardMismatch, ErrSettleMismatch, ErrTableMismatch, ErrInvalidCommit, ErrCorruptCommit, ErrVersionGap, ErrOutcomeUnknown} {
 		if errors.Is(err, final) {
 			return err

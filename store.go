@@ -55,7 +55,7 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, cfg: cfg, seen: newLastSeen(defaultLastSeen)}
+	s := &Store{client: &tableClient{api: client, table: cfg.Table}, cfg: cfg, seen: newLastSeen(defaultLastSeen)}
 	if cfg.Observer != nil {
 		s.opts = []func(*dynamodb.Options){s.observeRequests}
 	}

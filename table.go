@@ -299,6 +299,9 @@ func (s *Store) metaItem(ctx context.Context) (map[string]types.AttributeValue, 
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.cfg.Table), Key: key, ConsistentRead: aws.Bool(true),
 	}, s.opts...)
+	if t, ok := tableProblem(err); ok {
+		return nil, t // it names the table
+	}
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read the shard count of table %s: %w", s.cfg.Table, err)
 	}

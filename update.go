@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"time"
@@ -25,10 +26,12 @@ import (
 // Config.AppendNextAttempts, with a short pause before each.
 //
 // Errors: decide's error, as it returned it; a validation error of the
-// commit, before any request; the last *VersionConflictError or
-// ErrCommitDeadline when every attempt met one; the last unknown-outcome
-// error (the commit may be stored: retrying Update then reloads and
-// decides on what is there); ctx's error. With no events to append it
+// commit, before any request; when every attempt failed, an error that
+// says how many attempts Update made and wraps the last attempt's: a
+// *VersionConflictError (errors.As; it matches ErrVersionConflict) or
+// ErrCommitDeadline, or an unknown outcome (ErrOutcomeUnknown: the commit
+// may be stored; retrying Update then reloads and decides on what is
+// there); ErrTableNotFound or ErrTableMismatch at once; ctx's error. With no events to append it
 // returns a zero Commit and nil. It is safe for concurrent use.
 func (s *Store) Update(ctx context.Context, aggregateID string,
 	decide func(history iter.Seq2[Commit, error]) ([]Event, error)) (Commit, error) {
@@ -64,11 +67,14 @@ func (s *Store) update(ctx context.Context, aggregateID string, load func(contex
 			return c, err
 		case errors.Is(err, ErrVersionConflict), errors.Is(err, ErrCommitDeadline):
 			reload, c.CommitID = true, ""
-		default:
-			reload = false // unknown: the same commit again
+		case errors.Is(err, ErrOutcomeUnknown):
+			reload = false // the same commit again
+		default: // final: no retry can store it (a missing table, a mismatch)
+			return c, err
 		}
 	}
-	return c, err
+	return c, fmt.Errorf("eventstore: Update of aggregate %q gave up after %d attempts (Config.AppendNextAttempts): %w",
+		aggregateID, s.cfg.AppendNextAttempts, err)
 }
 
 // loadAndDecide loads the aggregate and asks decide for the events of a commit at

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -72,8 +73,11 @@ func TestUpdateBoundsConflictRetries(t *testing.T) {
 		return []eventstore.Event{{Type: "mine"}}, nil
 	})
 	var conflict *eventstore.VersionConflictError
-	if !errors.As(err, &conflict) || calls != 3 {
+	if !errors.As(err, &conflict) || !errors.Is(err, eventstore.ErrVersionConflict) || calls != 3 {
 		t.Errorf("Update against a rival: %v after %d decisions, want a conflict after 3", err, calls)
+	}
+	if err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Errorf("Update's give-up error %q does not say how many attempts it made", err)
 	}
 }
 

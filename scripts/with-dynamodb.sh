@@ -2,7 +2,7 @@
 # Runs a command with DYNAMODB_ENDPOINT pointing at a DynamoDB Local started
 # for it on a free port of 127.0.0.1, and stops the server afterwards. It
 # finds DynamoDB Local in a .tools folder of the repository or a parent, and
-# installs it with scripts/install-tools.sh when there is none.
+# installs it with scripts/install-tools.sh dynamodb when there is none.
 #   scripts/with-dynamodb.sh go run ./examples/quickstart
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +17,7 @@ findjar() {
 jar=$(findjar)
 if [ -z "$jar" ]; then
   echo "with-dynamodb: no DynamoDB Local yet; running scripts/install-tools.sh" >&2
-  bash "$root/scripts/install-tools.sh" >&2
+  bash "$root/scripts/install-tools.sh" dynamodb >&2
   jar=$(findjar)
 fi
 [ -n "$jar" ] || { echo "with-dynamodb: DynamoDB Local not found after scripts/install-tools.sh" >&2; exit 1; }

@@ -17,7 +17,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/dynacommit/eventstore"
 )
 
 // Exit codes.
@@ -36,9 +40,10 @@ Commands:
   cat AGGREGATE [-from N] [-json] [-raw]
                                       the commits of one aggregate, events decoded
   cat AGGREGATE -snapshots            its snapshots, newest first
-  log [-after ID] [-follow] [-settle D] [-n N] [-json] [-raw]
+  log [-after ID] [-follow [-strict]] [-settle D] [-n N] [-json] [-raw]
                                       the global log in CommitID order; -follow
-                                      tails it until interrupted; -n stops
+                                      tails it live until interrupted (-strict:
+                                      in CommitID order, once settled); -n stops
                                       after N commits
   export [-after ID] [-settle D] [-raw]
                                       the global log as JSON lines on stdout,
@@ -52,9 +57,10 @@ Commands:
   verify                              walks the table and reports every broken
                                       invariant; exit status 1 if any
 
-Flags (before COMMAND):
+Flags (before or after COMMAND):
   -table NAME       the event store table (default $EVENTSTORE_TABLE)
-  -endpoint URL     DynamoDB endpoint (default $DYNAMODB_ENDPOINT, else AWS's)
+  -endpoint URL     DynamoDB endpoint, a URL or host:port (default
+                    $DYNAMODB_ENDPOINT, else AWS's)
   -region NAME      AWS region (default from the AWS environment and config)
   -profile NAME     shared config profile (default $AWS_PROFILE)
   -bucket NAME      S3 bucket of offloaded events (Config.Offload), if any
@@ -65,8 +71,10 @@ cat, log and export show events upcast by the upcasters the command was
 built with (none as shipped); -raw shows them as stored.
 
 Credentials and region come from the standard AWS environment variables and
-shared config files. Exit status: 0 ok, 1 verify found problems, 2 usage,
-3 runtime error (one line on stderr).
+shared config files; with a local -endpoint (not an AWS host) and none
+configured, static dummy credentials and us-east-1. To start DynamoDB Local:
+go run github.com/dynacommit/eventstore/dynamotest/serve. Exit status: 0 ok,
+1 verify found problems, 2 usage, 3 runtime error (one line on stderr).
 `
 
 func main() {
@@ -105,7 +113,7 @@ var commands = map[string]func(ctx context.Context, e *env, args []string) error
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{opts: envOptions(), stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("eventstore", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	e.opts.register(fs)
@@ -115,7 +123,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case err != nil:
-		return fail(stderr, usageError{err.Error()})
+		return fail(stderr, e.opts, usageError{err.Error()})
 	case fs.NArg() == 0:
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -127,16 +135,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		return fail(stderr, usagef("unknown command %q (try: eventstore help)", name))
+		return fail(stderr, e.opts, usagef("unknown command %q", name))
 	}
-	if e.opts.table == "" {
-		return fail(stderr, usagef("no table: set -table or EVENTSTORE_TABLE"))
-	}
-	return fail(stderr, cmd(ctx, e, fs.Args()[1:]))
+	return fail(stderr, e.opts, cmd(ctx, e, fs.Args()[1:]))
 }
 
-// fail prints err as one line and returns its exit status.
-func fail(stderr io.Writer, err error) int {
+// fail prints err as one line, in one form: "eventstore: " and the
+// message, with the library's own "eventstore: " prefixes taken out, and
+// at most one hint. It returns err's exit status.
+func fail(stderr io.Writer, o options, err error) int {
 	var u usageError
 	switch {
 	case err == nil:
@@ -144,18 +151,27 @@ func fail(stderr io.Writer, err error) int {
 	case errors.Is(err, errProblems):
 		return exitProblems
 	case errors.As(err, &u):
-		fmt.Fprintf(stderr, "eventstore: %s (eventstore help for usage)\n", escaped(err.Error()))
+		fmt.Fprintf(stderr, "eventstore: %s (eventstore help for usage)\n", escaped(message(err)))
 		return exitUsage
-	default:
-		fmt.Fprintf(stderr, "eventstore: %s\n", escaped(oneLine(err.Error())))
-		return exitRuntime
+	case errors.Is(err, syscall.ECONNREFUSED) && o.endpoint != "":
+		err = unreachable(o.endpoint, err)
 	}
+	fmt.Fprintf(stderr, "eventstore: %s\n", escaped(oneLine(message(err))))
+	return exitRuntime
+}
+
+// message is err's text without the "eventstore: " prefixes the library
+// puts on each error it wraps: fail puts one in front.
+func message(err error) string {
+	return strings.ReplaceAll(strings.TrimPrefix(err.Error(), "eventstore: "), ": eventstore: ", ": ")
 }
 
 // parse parses a command's flags, which may come before or after its
-// positional arguments, and checks the number of those.
-func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+// positional arguments, and checks the number of those. The global flags
+// (-table, -endpoint, ...) are accepted after the command too.
+func (e *env) parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	e.opts.register(fs)
 	var rest []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -167,8 +183,45 @@ func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 		rest = append(rest, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	if err := e.opts.check(); err != nil {
+		return nil, err
+	}
 	if len(rest) != positional {
 		return nil, usagef("%s takes %d argument(s), got %d", fs.Name(), positional, len(rest))
 	}
 	return rest, nil
+}
+
+// settleFlag is -settle: a duration of 0 or more, or unset (the table's
+// settle window).
+type settleFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (f *settleFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f *settleFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 10s or 0")
+	}
+	if d < 0 {
+		return fmt.Errorf("%v is negative: want 0 or more", d)
+	}
+	f.d, f.set = d, true
+	return nil
+}
+
+// options returns the scan options of the flag: WithSettle if set.
+func (f *settleFlag) options() []eventstore.ScanOption {
+	if !f.set {
+		return nil
+	}
+	return []eventstore.ScanOption{eventstore.WithSettle(f.d)}
 }

@@ -255,9 +255,14 @@ func TestExportImport(t *testing.T) {
 	if err := os.WriteFile(file, []byte(exported.stdout), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // the second run finds every commit stored: nothing twice
-		if r := runCLI(t, toTable, "import", "-create", "-shards", "2", file).want(t, exitOK); !strings.Contains(r.stderr, "imported 6 commits") {
-			t.Errorf("import: %q", r.stderr)
+	// The second run finds every commit stored: nothing twice, and it says so.
+	for _, want := range []string{"imported 6 commits in ", "imported 0 commits in "} {
+		r := runCLI(t, toTable, "import", "-create", "-shards", "2", file).want(t, exitOK)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("import: %q, want %q", r.stderr, want)
+		}
+		if there := strings.Contains(r.stderr, ", 6 already there"); there != (want == "imported 0 commits in ") {
+			t.Errorf("import: %q: the count of commits already there is wrong", r.stderr)
 		}
 	}
 	again := runCLI(t, toTable, "export", "-settle", "0").want(t, exitOK)

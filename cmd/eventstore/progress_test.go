@@ -34,3 +34,23 @@ func TestProgressLine(t *testing.T) {
 		t.Errorf("final line: %q", out.String())
 	}
 }
+
+// TestImportProgressETA: an import of a file aims at the file's end: a
+// second in, with a quarter of the file read, three seconds are left,
+// whatever the commits' times.
+func TestImportProgressETA(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := start
+	var out bytes.Buffer
+	p := newProgress(&out, "imported", start)
+	p.now = func() time.Time { return now }
+	read := int64(0)
+	p.size, p.offset = 1000, func() int64 { return read }
+	old := start.Add(-24 * time.Hour)
+	p.add(eventstore.Commit{CommitID: "A", CommittedAt: old})
+	now, read = start.Add(time.Second), 250
+	p.add(eventstore.Commit{CommitID: "B", CommittedAt: old.Add(time.Minute)})
+	if want := ", ETA 3s\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("progress line %q, want it to end %q", out.String(), want)
+	}
+}

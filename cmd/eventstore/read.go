@@ -165,7 +165,7 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "")
 	snapshots := fs.Bool("snapshots", false, "")
 	raw := fs.Bool("raw", false, "")
-	rest, err := parse(fs, args, 1)
+	rest, err := e.parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -198,11 +198,13 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("log", flag.ContinueOnError)
 	after := fs.String("after", "", "")
 	follow := fs.Bool("follow", false, "")
-	settle := fs.Duration("settle", -1, "")
+	strict := fs.Bool("strict", false, "")
+	var settle settleFlag
+	fs.Var(&settle, "settle", "")
 	limit := fs.Int64("n", 0, "")
 	asJSON := fs.Bool("json", false, "")
 	raw := fs.Bool("raw", false, "")
-	if _, err := parse(fs, args, 0); err != nil {
+	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *limit < 0 {
@@ -213,13 +215,16 @@ func runLog(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts []eventstore.ScanOption
-	if *settle >= 0 {
-		opts = append(opts, eventstore.WithSettle(*settle))
+	if *strict && !*follow {
+		return usagef("log: -strict is an option of -follow")
 	}
+	opts := settle.options()
 	commits := c.store.Scan(ctx, *after, opts...)
-	if *follow {
+	switch {
+	case *follow && *strict:
 		commits = c.store.Tail(ctx, *after, opts...)
+	case *follow: // live: each commit within a second of its write
+		commits = c.store.Tail(ctx, *after, append(opts, eventstore.Live())...)
 	}
 	p := newPrinter(e.stdout, *asJSON)
 	n := int64(0)

@@ -14,7 +14,7 @@ import (
 
 func runStats(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	if _, err := parse(fs, args, 0); err != nil {
+	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	c, err := open(ctx, e.opts)

@@ -17,9 +17,10 @@ import (
 func runExport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	after := fs.String("after", "", "")
-	settle := fs.Duration("settle", -1, "")
+	var settle settleFlag
+	fs.Var(&settle, "settle", "")
 	raw := fs.Bool("raw", false, "")
-	if _, err := parse(fs, args, 0); err != nil {
+	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	e.opts.upcast = !*raw
@@ -27,10 +28,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var opts []eventstore.ScanOption
-	if *settle >= 0 {
-		opts = append(opts, eventstore.WithSettle(*settle))
-	}
+	opts := settle.options()
 	out := bufio.NewWriterSize(e.stdout, 1<<20)
 	lines := newJSONWriter()
 	prog := newProgress(e.stderr, "exported", time.Now())
@@ -58,7 +56,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	create := fs.Bool("create", false, "")
 	shards := fs.Int("shards", 0, "")
-	rest, err := parse(fs, args, 1)
+	rest, err := e.parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -82,6 +80,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	}
 	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<20))
 	prog := newProgress(e.stderr, "imported", time.Now())
+	prog.size, prog.offset = fileSize(in), dec.InputOffset
 	for n := 1; ; n++ {
 		var j jsonCommit
 		if err := dec.Decode(&j); errors.Is(err, io.EOF) {
@@ -89,9 +88,13 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		} else if err != nil {
 			return fmt.Errorf("%s: commit %d: %w", rest[0], n, err)
 		}
+		c.puts.taken.Store(false)
 		commit, err := c.store.Import(ctx, j.commit())
 		if err != nil {
 			return fmt.Errorf("%s: commit %d: %w", rest[0], n, err)
+		}
+		if c.puts.taken.Load() { // stored, without a write: it was there
+			prog.there++
 		}
 		prog.add(commit)
 	}
@@ -99,18 +102,36 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// fileSize is the size of in if it is a regular file, else 0 (unknown).
+func fileSize(in io.Reader) int64 {
+	f, ok := in.(*os.File)
+	if !ok {
+		return 0
+	}
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() {
+		return 0
+	}
+	return info.Size()
+}
+
 // progress prints, at most once a second, how far a transfer has come:
-// commits, commits/s, the position (CommitID and its time) and, as
-// CommitIDs are time-ordered, an ETA from how fast the position's time
-// approaches now.
+// commits, commits/s, the position (CommitID and its time) and an ETA.
+// An import of a file knows its size: the ETA is from the share of the
+// file read. An export (or an import from a pipe) goes up to now: as
+// CommitIDs are time-ordered, the ETA is from how fast the position's
+// time approaches now.
 type progress struct {
 	w           io.Writer
 	verb        string
 	start, last time.Time
 	n           int
+	there       int // commits found stored already (import)
 	first, pos  time.Time
 	lastID      string
 	now         func() time.Time
+	size        int64        // bytes of the input, 0 if unknown
+	offset      func() int64 // bytes of the input read so far
 }
 
 func newProgress(w io.Writer, verb string, now time.Time) *progress {
@@ -133,16 +154,39 @@ func (p *progress) line(now time.Time) string {
 	elapsed := now.Sub(p.start).Seconds()
 	rate := float64(p.n) / max(elapsed, 1e-9)
 	s := fmt.Sprintf("%s %d commits, %.0f commits/s, at %s (%s)", p.verb, p.n, rate, p.lastID, p.pos.Format(time.RFC3339))
-	if covered, left := p.pos.Sub(p.first), now.Sub(p.pos); covered > 0 && elapsed > 0 {
-		eta := time.Duration(float64(left) / float64(covered) * elapsed * float64(time.Second))
+	if eta, ok := p.eta(now); ok {
 		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
 	}
 	return s
 }
 
+// eta is the time left: from the share of the file read, or else from
+// the position's time, which approaches now.
+func (p *progress) eta(now time.Time) (time.Duration, bool) {
+	elapsed := now.Sub(p.start)
+	if elapsed <= 0 {
+		return 0, false
+	}
+	if p.size > 0 && p.offset != nil {
+		read := p.offset()
+		if read <= 0 {
+			return 0, false
+		}
+		return time.Duration(float64(elapsed) * float64(max(p.size-read, 0)) / float64(read)), true
+	}
+	covered, left := p.pos.Sub(p.first), now.Sub(p.pos)
+	if covered <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(left) / float64(covered) * float64(elapsed)), true
+}
+
 func (p *progress) done() {
 	elapsed := p.now().Sub(p.start)
-	fmt.Fprintf(p.w, "%s %d commits in %s", p.verb, p.n, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(p.w, "%s %d commits in %s", p.verb, p.n-p.there, elapsed.Round(time.Millisecond))
+	if p.there > 0 {
+		fmt.Fprintf(p.w, ", %d already there", p.there)
+	}
 	if p.n > 0 {
 		fmt.Fprintf(p.w, ", last %s", p.lastID)
 	}
@@ -156,7 +200,11 @@ func createTable(ctx context.Context, o options, shards int) error {
 	if err != nil {
 		return err
 	}
-	store, err := eventstore.New(dynamoClient(cfg, o), eventstore.Config{Table: o.table, ScanShards: shards})
+	client, err := dynamoClient(ctx, cfg, o)
+	if err != nil {
+		return err
+	}
+	store, err := eventstore.New(client, eventstore.Config{Table: o.table, ScanShards: shards})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func (v *verifier) report(format string, args ...any) {
 // read included. It holds one entry per commit in memory.
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	if _, err := parse(fs, args, 0); err != nil {
+	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	c, err := open(ctx, e.opts)
