@@ -218,12 +218,15 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 			return s.heldBy(ctx, c, failed.Item, err)
 		case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
 			return s.resolveLate(ctx, c, err)
-		case ctx.Err() == nil && retry.Transient(err):
-			// Throttled (or a server error) past the SDK's attempts: send
-			// again after a pause, until the writer deadline, whose fence
-			// then decides the outcome. A throttled write is not applied,
-			// and the SDK's retry quota, once spent, fails attempts at
-			// once: the pause, not the quota, paces a throttled writer.
+		case ctx.Err() == nil && retry.Throttled(err):
+			// Throttled past the SDK's attempts: send again after a pause,
+			// until the writer deadline, whose fence then decides the
+			// outcome. A throttled write is not applied, and the SDK's
+			// retry quota, once spent, fails attempts at once: the pause,
+			// not the quota, paces a throttled writer. Other transient
+			// errors (a reset connection, a 5xx) may hide a write that
+			// landed: they stay an unknown outcome, which the caller's
+			// retry of the same commit resolves.
 			if pause == nil {
 				pause = putBackoff()
 			}

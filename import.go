@@ -125,8 +125,7 @@ func (s *Store) stageImport(ctx context.Context, c Commit, p packed, prev string
 }
 
 // importPut sends Import's put, and sends it again after a pause while it
-// is throttled (or meets a server error) past the SDK's attempts, for at
-// most retry.For: a bulk import paced by DynamoDB's limits slows down
+// is throttled past the SDK's attempts, for at most retry.For: a bulk import paced by DynamoDB's limits slows down
 // instead of failing. The put is idempotent (the key's condition, and the
 // identity check of a commit found stored), so sending it again is safe.
 func (s *Store) importPut(ctx, putCtx context.Context, item map[string]types.AttributeValue, cond *string,
@@ -135,7 +134,7 @@ func (s *Store) importPut(ctx, putCtx context.Context, item map[string]types.Att
 	give := s.cfg.now().Add(retry.For)
 	for {
 		err := s.conditionalPut(putCtx, item, cond, names, values)
-		if err == nil || ctx.Err() != nil || !retry.Transient(err) || s.cfg.now().After(give) ||
+		if err == nil || ctx.Err() != nil || !retry.Throttled(err) || s.cfg.now().After(give) ||
 			!retry.Sleep(putCtx, pause.NextBackOff()) {
 			return err
 		}

@@ -23,6 +23,13 @@ func Transient(err error) bool {
 	return awsretry.IsErrorRetryables(awsretry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
+// Throttled reports whether err is DynamoDB (or another AWS service)
+// refusing a request for throughput, as the SDK's retryer judges it: the
+// request was not applied.
+func Throttled(err error) bool {
+	return awsretry.IsErrorThrottles(awsretry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
+
 // Sleep waits for d, false if ctx ends first.
 func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
