@@ -87,6 +87,10 @@ type Config struct {
 	// does one of more than 100,000 events.
 	MaxCommitBytes int
 
+	// reshardLead is ReshardLead, or a test's shorter lead (see
+	// export_test.go).
+	reshardLead time.Duration
+
 	// now is the clock CommitIDs and the settle window are taken from:
 	// time.Now, or a test's clock (see export_test.go).
 	now func() time.Time
@@ -104,6 +108,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Settle == 0 {
 		c.Settle = c.MaxCommitLatency + SettleAllowance
+	}
+	if c.reshardLead == 0 {
+		c.reshardLead = ReshardLead
 	}
 	if c.now == nil {
 		c.now = time.Now

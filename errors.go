@@ -95,6 +95,12 @@ var (
 	// ErrEventsOffloaded reports a stream image (ParseImage) of a commit
 	// whose events are in Config.Offload: read it with Store.Query.
 	ErrEventsOffloaded = errors.New("eventstore: the commit's events are offloaded; read it through a Store")
+	// ErrReshardConflict reports a Store.Reshard that lost the race with
+	// another reshard of the same table: the schedule changed between its
+	// read and its conditional write, and it wrote nothing. Read the
+	// schedule again (Store.ShardSchedule) and decide whether to reshard
+	// further.
+	ErrReshardConflict = errors.New("eventstore: another reshard changed the shard schedule first")
 )
 
 // The precise reasons of ErrInvalidCommit, and the errors of programming
@@ -135,6 +141,11 @@ var (
 	errDuplicateCommit   = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
+	// errInvalidShardCount: Reshard's count is not a larger multiple of
+	// the newest one.
+	errInvalidShardCount = errors.New("eventstore: invalid shard count")
+	// errInvalidPartition: Partition(i, p) without 0 <= i < p.
+	errInvalidPartition = errors.New("eventstore: invalid partition")
 	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
 	// settled log only.
 	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")

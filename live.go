@@ -100,7 +100,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 	h := horizon(now, t.o.settle).String()
 	var failed error
 	cp := checkpoints{report: func(id string) { t.advance(id) }}
-	t.s.scan(ctx, lo, t.o.settle, probe, func(c Commit, err error) bool {
+	t.s.scan(ctx, lo, t.o, probe, func(c Commit, err error) bool {
 		if err != nil {
 			failed = err
 			return false
@@ -176,18 +176,20 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 			fastLo = from
 		}
 	}
-	queries := make([]*dynamodb.QueryInput, 0, 2*t.s.cfg.ScanShards)
-	for i := range t.s.cfg.ScanShards {
-		queries = append(queries, t.s.shardQuery(i, fastLo, scanHorizon(now, 0)))
+	queries, err := t.s.shardQueries(ctx, fastLo, scanHorizon(now, 0), t.o.part)
+	if err != nil {
+		return false, err
 	}
 	backTo := "" // the watermark after a backtrack
 	if now.Sub(t.lastBack) >= liveBacktrack {
 		h := horizon(now, t.o.settle)
 		backTo = h.String()
 		if h.Compare(lo) >= 0 && fastLo.Compare(lo) > 0 { // the fast queries do not reach down to lo
-			for i := range t.s.cfg.ScanShards {
-				queries = append(queries, t.s.shardQuery(i, lo, h))
+			back, err := t.s.shardQueries(ctx, lo, h, t.o.part)
+			if err != nil {
+				return false, err
 			}
+			queries = append(queries, back...)
 		}
 	}
 	commits, prevs, err := t.read(ctx, queries)
@@ -330,7 +332,7 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 					errs[i] = err
 					return
 				}
-				results[i] = append(results[i], page...)
+				results[i] = append(results[i], t.o.part.keep(page)...)
 			}
 		})
 	}
