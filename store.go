@@ -41,7 +41,7 @@ type Store struct {
 	cfg    Config
 	shards shardCheck
 	sched  knownSchedule // see scheduleThrough
-	seen   *lastSeen // the newest commit seen per aggregate; see predecessor
+	seen   *lastSeen     // the newest commit seen per aggregate; see predecessor
 }
 
 // New returns a Store on the table cfg names, using client for every
