@@ -33,8 +33,10 @@ type Config struct {
 	Table string
 	// Index is the scan index name; default DefaultIndex.
 	Index string
-	// ScanShards is the number of write shards of the scan index; default
-	// DefaultScanShards. Every store on a table must use the same count.
+	// ScanShards is the number of write shards of the scan index of a new
+	// table; default DefaultScanShards. On an existing table it must be
+	// one of the counts of the table's shard schedule (see Store.Reshard),
+	// which decides the shard of every commit.
 	ScanShards int
 	// Notifier, if set, is told of every commit Append stores.
 	Notifier Notifier

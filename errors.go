@@ -69,9 +69,10 @@ var (
 	// Config.Offload; the wrapping error names aggregate, version and key.
 	// BlobStore implementations wrap it for a missing key.
 	ErrBlobNotFound = errors.New("eventstore: offloaded events not found")
-	// ErrShardMismatch reports a store whose ScanShards differs from the
-	// count the table was created with: its writes would land in shards
-	// other readers do not read, so every operation refuses to run.
+	// ErrShardMismatch reports a store whose ScanShards is none of the
+	// counts of the table's shard schedule (the count it was created with,
+	// and those of its reshards): it is configured for another table, so
+	// every operation refuses to run.
 	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// or settings are not the ones the store needs, or whose metadata item

@@ -48,6 +48,10 @@ Commands:
                                       settings and approximate size
   verify                              walks the table and reports every broken
                                       invariant; exit status 1 if any
+  reshard -to N                       raises the scan shard count to N (a
+                                      multiple of the current one) from a
+                                      CommitID a minute ahead; see
+                                      docs/resharding.md
 
 Flags (before COMMAND):
   -table NAME       the event store table (default $EVENTSTORE_TABLE)
@@ -96,6 +100,7 @@ var commands = map[string]func(ctx context.Context, e *env, args []string) error
 	"import": runImport,
 	"stats":  runStats,
 	"verify": runVerify,
+	"reshard": runReshard,
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

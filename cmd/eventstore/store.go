@@ -51,6 +51,7 @@ type conn struct {
 	table  *types.TableDescription
 	meta   map[string]types.AttributeValue // the metadata item; nil if none
 	shards int                             // the table's scan shards: recorded, else the default
+	sched  eventstore.ShardSchedule        // the table's shard schedule (see reshard.go)
 	blobs  *s3offload.Store                // nil without -bucket
 }
 
@@ -120,6 +121,9 @@ func open(ctx context.Context, o options) (*conn, error) {
 		storeCfg.Offload = c.blobs
 	}
 	if c.store, err = eventstore.New(c.client, storeCfg); err != nil {
+		return nil, err
+	}
+	if err := c.learnSchedule(ctx, &storeCfg); err != nil {
 		return nil, err
 	}
 	return c, nil
