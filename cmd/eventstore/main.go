@@ -94,12 +94,12 @@ type env struct {
 
 // commands maps a command name to its implementation.
 var commands = map[string]func(ctx context.Context, e *env, args []string) error{
-	"cat":    runCat,
-	"log":    runLog,
-	"export": runExport,
-	"import": runImport,
-	"stats":  runStats,
-	"verify": runVerify,
+	"cat":     runCat,
+	"log":     runLog,
+	"export":  runExport,
+	"import":  runImport,
+	"stats":   runStats,
+	"verify":  runVerify,
 	"reshard": runReshard,
 }
 
