@@ -53,7 +53,12 @@ func (s *Store) aggregates(ctx context.Context, yield func(string, error) bool) 
 	if err := s.checkShards(ctx); err != nil {
 		return fail(err)
 	}
-	sources := make([]sorted[firstCommit], s.cfg.ScanShards)
+	sched, err := s.scheduleThrough(ctx, s.cfg.now())
+	if err != nil {
+		return fail(err)
+	}
+	// Every shard of every epoch: the newest count's, since counts grow.
+	sources := make([]sorted[firstCommit], sched.last().Shards)
 	for shard := range sources {
 		p := pull(s.firstCommits(ctx, shard))
 		defer p.stop()

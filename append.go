@@ -163,6 +163,9 @@ func (s *Store) write(ctx context.Context, c Commit, p packed, prev string) (Com
 // linked to prev, the table's check (check), and its offloaded events,
 // stored first. A failed request is an unknown outcome (failedBefore).
 func (s *Store) stage(ctx context.Context, c Commit, p packed, prev string, check func(context.Context) error) (encoded, error) {
+	if err := s.scheduleFor(ctx, c.CommitID); err != nil { // the shard count at c's CommitID
+		return encoded{}, failedBefore(err)
+	}
 	enc, err := s.encodeItem(c, p)
 	if err == nil {
 		err = linkItem(c, enc.item, prev)

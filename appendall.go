@@ -92,6 +92,11 @@ func (s *Store) appendAll(ctx context.Context, commits []Commit) ([]Commit, erro
 		out[0], err = s.write(ctx, out[0], packs[0], prevs[0])
 		return out, err
 	}
+	for _, c := range out { // the shard count at each CommitID
+		if err := s.scheduleFor(ctx, c.CommitID); err != nil {
+			return out, failedBefore(err)
+		}
+	}
 	encs, items, err := s.encodeAll(out, packs)
 	for i := range items {
 		if err == nil {

@@ -90,7 +90,7 @@ func (s *Store) pack(c Commit) (packed, error) {
 // Config.Offload is set.
 func (s *Store) encodeItem(c Commit, p packed) (encoded, error) {
 	events := p.events
-	enc := encoded{item: commitItem(c, s.shardOf(c.AggregateID), events)}
+	enc := encoded{item: commitItem(c, s.shardOf(c.AggregateID, c.CommitID), events)}
 	if c.Version == 0 { // written whatever the config, so an index added later lists every aggregate
 		enc.item[attrAggregateShard] = enc.item[attrShard]
 	}
@@ -129,7 +129,7 @@ func (s *Store) checkFits(c Commit, p packed) error {
 		_, err := s.encodeItem(c, p)
 		return err
 	}
-	item := commitItem(c, s.shardOf(c.AggregateID), p.events)
+	item := commitItem(c, s.shardOf(c.AggregateID, c.CommitID), p.events)
 	if !s.offloads(item) {
 		_, err := s.encodeItem(c, p)
 		return err

@@ -34,8 +34,10 @@ type Config struct {
 	Table string
 	// Index is the scan index name; default DefaultIndex.
 	Index string
-	// ScanShards is the number of write shards of the scan index; default
-	// DefaultScanShards. Every store on a table must use the same count.
+	// ScanShards is the number of write shards of the scan index of a new
+	// table; default DefaultScanShards. On an existing table it must be
+	// one of the counts of the table's shard schedule (see Store.Reshard),
+	// which decides the shard of every commit.
 	ScanShards int
 	// Notifier, if set, is told of every commit Append stores.
 	Notifier Notifier
@@ -98,6 +100,10 @@ type Config struct {
 
 	// upcasters indexes copies of Upcasters by the events they apply to.
 	upcasters upcasters
+	// reshardLead is ReshardLead, or a test's shorter lead (see
+	// export_test.go).
+	reshardLead time.Duration
+
 	// now is the clock CommitIDs and the settle window are taken from:
 	// time.Now, or a test's clock (see export_test.go).
 	now func() time.Time
@@ -115,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Settle == 0 {
 		c.Settle = c.MaxCommitLatency + SettleAllowance
+	}
+	if c.reshardLead == 0 {
+		c.reshardLead = ReshardLead
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -34,11 +34,15 @@
 // optional), shard (N) and, at every version n > 0 written by Append,
 // AppendAll or AppendNext, prev (S): the CommitID of version n-1 (items
 // stored before it existed have none and read back alike). The metadata
-// item ($eventstore, version -1) records scanShards and maxCommitLatency. The scan index (a GSI, default "commitsByCommitId") is keyed by
-// shard and commitId and projects all attributes. shard is a hash of the
-// aggregate id modulo Config.ScanShards, so an aggregate's commits share one
-// shard, writes spread over ScanShards index partitions (about 1,000
-// writes/s each), and Scan merges the shards back into one order.
+// item ($eventstore, version -1) records the shard count (scanShards, or
+// once resharded the shard schedule) and maxCommitLatency. The scan index
+// (a GSI, default "commitsByCommitId") is keyed by shard and commitId and
+// projects all attributes. shard is a hash of the aggregate id (FNV-1a)
+// modulo the shard count in force at the commit's CommitID
+// (Config.ScanShards until a reshard; see "Shard schedule"), so an
+// aggregate's commits of one epoch share one shard, writes spread over
+// that many index partitions (about 1,000 writes/s each), and Scan merges
+// the shards back into one order.
 //
 // # Guarantees
 //
@@ -267,6 +271,83 @@
 // once. Memory: the set of yielded CommitIDs (about S + 1 s of commits)
 // and one poll's commits.
 //
+// # Shard schedule
+//
+// One shard is one partition of the scan index, which takes about 1,000
+// writes/s for good, so the shard count bounds the write rate. The count
+// can grow on a live table: the metadata item records a schedule, the
+// count in force from a CommitID on, e.g. [4 from the beginning, 16 from
+// B]. A commit with CommitID c is in shard hash(aggregate id) mod n(c).
+// Counts only grow, each a multiple of the one before, so every new shard
+// has exactly one parent (new shard j takes the aggregates of old shard j
+// mod old). Store.Reshard (the eventstore command's reshard) adds an
+// entry whose boundary B is ReshardLead (60 s) after the resharder's
+// clock, with an update conditioned on the schedule it read: of two
+// reshards at once one wins, the other gets ErrReshardConflict and writes
+// nothing.
+//
+// Why no process acts on a stale count. A store that read the schedule
+// with a request sent at its time r relies on it for CommitIDs whose
+// time is before u = r + ReshardLead/2. A reshard it did not see landed
+// after its read was served, so the resharder took B at most K + D before
+// r on the store's clock (K the clock skew between the two, D the
+// delivery time of the reshard's update, bounded by a SettleAllowance/2
+// timeout): B >= r - K - D + ReshardLead > u whenever K + D < 30 s, six
+// times the SettleAllowance that the settle window already assumes for
+// the same skew and delivery. So a count the store does not know applies
+// only to CommitIDs after u, and:
+//
+//   - a writer (Append, AppendAll, AppendNext, Update, Import) shards a
+//     commit only with a schedule whose u is past the CommitID's time,
+//     reading the schedule again first otherwise; its retries send the
+//     same shard, which never changes for a CommitID;
+//   - a reader (Scan, strict and live Tail, the relay, Store.Orphaned)
+//     turns every range of CommitIDs into queries in one place, which
+//     reads the schedule again unless u is past the range's end (or past
+//     now, for a live Tail's fast queries, open above). It splits the
+//     range at each boundary and reads each piece with its count, so the
+//     log stays gap-free and each aggregate in version order across a
+//     boundary. A horizon or watermark never passes now - Settle, so no
+//     reader advances one over a range it read with a count it could
+//     have missed; a fast query that misses a commit past u (only a
+//     caller-set CommitID ahead of the clock can be) leaves it to the
+//     backtrack, which the watermark waits for;
+//   - Aggregates and the probe read every shard of the newest count,
+//     which covers every epoch's.
+//
+// A store reads the schedule again once less than ReshardLead/4 (15 s) of
+// u is left: one consistent GetItem of the metadata item every 15 s or
+// so while it works. CommitIDs run ahead of their writer's clock by at
+// most MaxCommitLatency (5 s, caller-set ones), far within that, and
+// readers' horizons trail the clock by Settle, so neither waits for a
+// read; a caller-set CommitID more than ReshardLead/2 ahead of the
+// store's clock (only possible with a MaxCommitLatency over 30 s) is
+// refused with ErrInvalidCommit.
+//
+// Config.ScanShards is the count of a new table. On an existing one it
+// must be one of the schedule's counts (so stores configured before a
+// reshard keep working after it, and new ones may say the new count);
+// any other is ErrShardMismatch, a store configured for another table.
+//
+// Versions without the schedule: the first reshard turns the item's
+// scanShards into a string, which they cannot read, so they refuse the
+// table (ErrTableMismatch) before writing anything. A process of such a
+// version that checked the table before the reshard keeps its count and
+// would write later commits to the wrong shard: every process must run a
+// version with the schedule before the first reshard
+// (docs/resharding.md).
+//
+// # Partitions
+//
+// Partition(i, p) makes Scan or Tail read partition i of p: the
+// aggregates whose hash is i modulo p, the same hash that places them in
+// shards, so each aggregate is in one partition across every epoch of
+// the schedule, and p readers, each with its own checkpoint, together
+// read every commit once, each aggregate in version order. A partition
+// reads only the shards j with j = i modulo gcd(n, p) of each epoch's
+// count n (n/p shards when p divides n), and keeps the items of its
+// aggregates.
+//
 // # More than one commit, and expected state
 //
 // AppendAll stores up to 100 commits of any aggregates all or none, with one
@@ -435,9 +516,10 @@
 //     AppendAll of N commits is one request, but DynamoDB bills a
 //     transactional write twice: 2 write units per KB of each item on the
 //     table, plus 1 on each index, against 1 + 1 for N Appends.
-//   - Every store on a table must use the same ScanShards: the table
-//     records the count of the store that created it (or first used it), and
-//     a store with another count gets ErrShardMismatch from every operation.
+//   - Every store on a table must use a ScanShards of its shard schedule:
+//     the table records the count of the store that created it (or first
+//     used it) and the counts of every reshard, and a store with another
+//     count gets ErrShardMismatch from every operation.
 //   - A caller-set CommitID must be fresh (younger than MaxCommitLatency): an
 //     older one is never written (ErrCommitDeadline), since readers may have
 //     passed its time. Retrying a stored commit late still succeeds.

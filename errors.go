@@ -72,9 +72,10 @@ var (
 	// Config.Offload; the wrapping error names aggregate, version and key.
 	// BlobStore implementations wrap it for a missing key.
 	ErrBlobNotFound = errors.New("eventstore: offloaded events not found")
-	// ErrShardMismatch reports a store whose ScanShards differs from the
-	// count the table was created with: its writes would land in shards
-	// other readers do not read, so every operation refuses to run.
+	// ErrShardMismatch reports a store whose ScanShards is none of the
+	// counts of the table's shard schedule (the count it was created with,
+	// and those of its reshards): it is configured for another table, so
+	// every operation refuses to run.
 	ErrShardMismatch = errors.New("eventstore: scan shard count differs from the table's")
 	// ErrTableMismatch reports an existing table or index whose key schema
 	// or settings are not the ones the store needs, or whose metadata item
@@ -125,6 +126,12 @@ var (
 	// stored event that a Config.Upcasters function could not turn into
 	// its current form. The stored commit is intact; fix the upcaster.
 	ErrUpcastFailed = errors.New("eventstore: upcast failed")
+	// ErrReshardConflict reports a Store.Reshard that lost the race with
+	// another reshard of the same table: the schedule changed between its
+	// read and its conditional write, and it wrote nothing. Read the
+	// schedule again (Store.ShardSchedule) and decide whether to reshard
+	// further.
+	ErrReshardConflict = errors.New("eventstore: another reshard changed the shard schedule first")
 )
 
 // The precise reasons of ErrInvalidCommit, and the errors of programming
@@ -165,6 +172,11 @@ var (
 	errDuplicateCommit   = errors.New("two commits for the same version or with the same commit id")
 
 	errNegativeSettle = errors.New("eventstore: negative settle window")
+	// errInvalidShardCount: Reshard's count is not a larger multiple of
+	// the newest one.
+	errInvalidShardCount = errors.New("eventstore: invalid shard count")
+	// errInvalidPartition: Partition(i, p) without 0 <= i < p.
+	errInvalidPartition = errors.New("eventstore: invalid partition")
 	// errLiveScan: Live is Tail's option; a Scan ends, so it reads the
 	// settled log only.
 	errLiveScan   = errors.New("eventstore: Live is an option of Tail, not of Scan")

@@ -8,3 +8,10 @@ func WithClock(cfg Config, now func() time.Time) Config {
 	cfg.now = now
 	return cfg
 }
+
+// WithReshardLead returns cfg with the reshard lead set to d instead of
+// ReshardLead, so that a test sees a boundary pass within seconds.
+func WithReshardLead(cfg Config, d time.Duration) Config {
+	cfg.reshardLead = d
+	return cfg
+}

@@ -91,6 +91,9 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 // the events are offloaded (their put has a deadline, see Import), and the
 // blob first, under a key that records the time it is written, returned.
 func (s *Store) stageImport(ctx context.Context, c Commit, p packed, prev string) (encoded, time.Time, error) {
+	if err := s.scheduleFor(ctx, c.CommitID); err != nil { // the shard count at c's CommitID
+		return encoded{}, time.Time{}, failedBefore(err)
+	}
 	enc, err := s.encodeItem(c, p)
 	if err == nil {
 		err = linkItem(c, enc.item, prev)

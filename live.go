@@ -115,7 +115,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 	h := horizon(now, t.o.settle).String()
 	var failed error
 	cp := checkpoints{report: func(id string) { t.advance(id) }}
-	t.s.scan(ctx, lo, t.o.settle, probe, func(c Commit, err error) bool {
+	t.s.scan(ctx, lo, t.o, probe, func(c Commit, err error) bool {
 		if err != nil {
 			failed = err
 			return false
@@ -145,7 +145,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 		return failed
 	}
 	t.lastBack, t.lastPoll = now, time.Time{}
-	for i := range t.s.cfg.ScanShards { // the next poll reads every shard from the watermark
+	for _, i := range t.o.part.shards(t.s.allShards()) { // the next poll reads every shard from the watermark
 		sh := t.shard(i)
 		sh.lastPoll, sh.lastFresh = time.Time{}, now
 	}
@@ -192,10 +192,15 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 	backDue := now.Sub(t.lastBack) >= liveBacktrack
 	var queries []*dynamodb.QueryInput
 	var shardOf []int // the shard of each query
-	add := func(shard int, lo, hi ulid.ULID) {
-		queries, shardOf = append(queries, t.s.shardQuery(shard, lo, hi)), append(shardOf, shard)
+	add := func(shard int, lo, hi ulid.ULID) error {
+		qs, err := t.s.shardQueriesOf(ctx, lo, hi, t.o.part, shard)
+		for range qs {
+			shardOf = append(shardOf, shard)
+		}
+		queries = append(queries, qs...)
+		return err
 	}
-	for i := range t.s.cfg.ScanShards {
+	for _, i := range t.o.part.shards(t.s.allShards()) {
 		sh := t.shard(i)
 		if !backDue && !sh.active(now) {
 			continue // a quiet shard waits for the backtrack, or a wake-up
@@ -206,21 +211,30 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 				fastLo = from
 			}
 		}
+		var err error
 		switch {
 		case !backDue || h.Compare(lo) < 0 || fastLo.Compare(lo) == 0:
-			add(i, fastLo, top) // no backtrack due, or the fast query reaches down to lo
+			err = add(i, fastLo, top) // no backtrack due, or the fast query reaches down to lo
 		case sh.returned < liveMergeBelow:
-			add(i, lo, top) // a quiet shard: one query for both
+			err = add(i, lo, top) // a quiet shard: one query for both
 		default:
-			add(i, fastLo, top)
-			add(i, lo, h)
+			if err = add(i, fastLo, top); err == nil {
+				err = add(i, lo, h)
+			}
+		}
+		if err != nil {
+			return false, err
 		}
 	}
-	commits, prevs, found, err := t.read(ctx, queries)
+	since := make([]time.Time, len(shardOf)) // the previous poll of each query's shard
+	for q, i := range shardOf {
+		since[q] = t.shard(i).lastPoll
+	}
+	commits, prevs, found, missed, err := t.read(ctx, queries, since)
 	if err != nil {
 		return false, err
 	}
-	t.schedule(now, shardOf, found, commits, !t.lastPoll.IsZero())
+	t.schedule(now, shardOf, found, missed)
 	before := len(t.yielded)
 	for _, c := range commits {
 		if !t.offer(c, prevs[keyOfCommit(c)]) {
@@ -262,11 +276,9 @@ func (t *liveTail) shard(i int) *liveShard {
 
 // schedule records what a poll's queries found, per shard: the shards
 // that found new commits are polled at every tick; when commits arrive
-// after a quiet spell, every shard is. With sample (not the first poll
-// after the settled range was read), it samples the delay from each new
-// commit's time to its first sight, for the lookback: a commit the fast
-// queries missed, found by the backtrack, counts with its whole delay.
-func (t *liveTail) schedule(now time.Time, shardOf []int, found [][2]int, commits []Commit, sample bool) {
+// after a quiet spell, every shard is. missed are the lookback samples of
+// the new commits (see read).
+func (t *liveTail) schedule(now time.Time, shardOf []int, found [][2]int, missed []time.Duration) {
 	polled := map[int]bool{}
 	for q, i := range shardOf {
 		sh := t.shard(i)
@@ -278,17 +290,18 @@ func (t *liveTail) schedule(now time.Time, shardOf []int, found [][2]int, commit
 			sh.lastFresh = now
 		}
 	}
-	fresh := len(commits) > 0
+	fresh := false
+	for _, f := range found {
+		fresh = fresh || f[1] > 0
+	}
 	if fresh && !t.busy { // commits arrive after a quiet spell: wake every shard
-		for i := range t.s.cfg.ScanShards {
+		for _, i := range t.o.part.shards(t.s.allShards()) {
 			t.shard(i).lastFresh = now
 		}
 	}
 	t.busy = fresh
-	for _, c := range commits {
-		if sample {
-			t.lag.add(now.Sub(c.CommittedAt))
-		}
+	for _, d := range missed {
+		t.lag.add(d)
 	}
 }
 
@@ -431,8 +444,11 @@ func (t *liveTail) paused(now time.Time) bool {
 // that are neither yielded nor held yet, in the global log's order, with
 // the CommitIDs of their predecessors, and, for each query, how many items
 // it returned and how many of them were new. Items already yielded are not
-// decoded (nor their offloaded events fetched).
-func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]Commit, map[commitKey]string, [][2]int, error) {
+// decoded (nor their offloaded events fetched). For each new commit of a
+// query whose shard was polled before (since), it returns the lookback
+// that poll would have needed to see it: since minus the commit's time,
+// what the index's delay showing it exceeded (at least 0).
+func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput, since []time.Time) ([]Commit, map[commitKey]string, [][2]int, []time.Duration, error) {
 	ctx = pagesOf(ctx, OpScan)
 	results := make([][]map[string]types.AttributeValue, len(queries))
 	errs := make([]error, len(queries))
@@ -444,7 +460,7 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 					errs[i] = err
 					return
 				}
-				results[i] = append(results[i], page...)
+				results[i] = append(results[i], t.o.part.keep(page)...)
 			}
 		})
 	}
@@ -452,9 +468,10 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 	var fresh []map[string]types.AttributeValue
 	prevs := map[commitKey]string{}
 	found := make([][2]int, len(queries)) // items returned, and new ones
+	var missed []time.Duration
 	for i, items := range results {
 		if errs[i] != nil {
-			return nil, nil, nil, errs[i]
+			return nil, nil, nil, nil, errs[i]
 		}
 		found[i][0] = len(items)
 		for _, item := range items {
@@ -465,22 +482,25 @@ func (t *liveTail) read(ctx context.Context, queries []*dynamodb.QueryInput) ([]
 			if ok {
 				prev, err := prevOf(item)
 				if err != nil {
-					return nil, nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
+					return nil, nil, nil, nil, fmt.Errorf("%w: aggregate %q commit %s: prev: %w", ErrCorruptCommit, k.aggregate, k.id, err)
 				}
 				prevs[k] = prev
 			}
 			found[i][1]++
 			fresh = append(fresh, item)
+			if id, err := ulid.ParseStrict(k.id); ok && err == nil && !since[i].IsZero() {
+				missed = append(missed, max(since[i].Sub(commitTime(id)), 0))
+			}
 		}
 	}
 	commits, err := t.s.decodePage(ctx, fresh)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	slices.SortFunc(commits, func(a, b Commit) int {
 		return cmp.Or(strings.Compare(a.CommitID, b.CommitID), strings.Compare(a.AggregateID, b.AggregateID))
 	})
-	return commits, prevs, found, nil
+	return commits, prevs, found, missed, nil
 }
 
 // wanted reports whether the commit is neither covered by the watermark,

@@ -85,7 +85,8 @@ func (s *Store) decodePage(ctx context.Context, items []map[string]types.Attribu
 // With probe, it also looks for items whose commitId is not canonical,
 // which the horizon would hide (see probe.go), and yields the first one's
 // error at its place in CommitID order.
-func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, probe bool, yield func(Commit, error) bool) {
+func (s *Store) scan(ctx context.Context, lo ulid.ULID, o scanOptions, probe bool, yield func(Commit, error) bool) {
+	settle := o.settle
 	if err := s.checkReader(ctx, settle); err != nil {
 		yield(Commit{}, err)
 		return
@@ -102,15 +103,16 @@ func (s *Store) scan(ctx context.Context, lo ulid.ULID, settle time.Duration, pr
 			return
 		}
 	}
-	queries := make([]*dynamodb.QueryInput, s.cfg.ScanShards)
-	for i := range queries {
-		queries[i] = s.shardQuery(i, lo, hi)
+	queries, err := s.shardQueries(ctx, lo, hi, o.part)
+	if err != nil {
+		yield(Commit{}, err)
+		return
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	readers := s.readShards(ctx, queries, &wg)
+	readers := s.readShards(ctx, queries, o.part, &wg)
 	sources := make([]sorted[Commit], len(readers))
 	for i, r := range readers {
 		sources[i] = r
@@ -201,26 +203,27 @@ type shardReader struct {
 	page  []Commit // the page being merged
 }
 
-// readShards starts one reader per query. The readers stop when ctx ends;
-// the caller must cancel ctx and then wait on wg.
-func (s *Store) readShards(ctx context.Context, queries []*dynamodb.QueryInput, wg *sync.WaitGroup) []*shardReader {
+// readShards starts one reader per query, each keeping the commits of
+// the partition part. The readers stop when ctx ends; the caller must
+// cancel ctx and then wait on wg.
+func (s *Store) readShards(ctx context.Context, queries []*dynamodb.QueryInput, part partition, wg *sync.WaitGroup) []*shardReader {
 	readers := make([]*shardReader, len(queries))
 	for i, in := range queries {
 		r := &shardReader{pages: make(chan []Commit, 1)}
 		readers[i] = r
-		wg.Go(func() { r.run(ctx, s, in) })
+		wg.Go(func() { r.run(ctx, s, in, part) })
 	}
 	return readers
 }
 
-func (r *shardReader) run(ctx context.Context, s *Store, in *dynamodb.QueryInput) {
+func (r *shardReader) run(ctx context.Context, s *Store, in *dynamodb.QueryInput, part partition) {
 	defer close(r.pages)
 	for items, err := range s.pages(ctx, in) {
 		if err != nil {
 			r.err = err
 			return
 		}
-		page, err := s.decodePage(ctx, items)
+		page, err := s.decodePage(ctx, part.keep(items))
 		r.err = err
 		if len(page) > 0 {
 			select {

@@ -275,8 +275,12 @@ func (s *Store) Orphaned(ctx context.Context, key string) (bool, error) {
 	if s.cfg.now().Sub(written) <= s.shards.latency+SettleAllowance {
 		return false, nil // a writer with the table's longer deadline may still store it
 	}
-	for shard := range s.cfg.ScanShards {
-		out, err := s.client.Query(pagesOf(ctx, OpScan), s.shardQuery(shard, id, id), s.opts...)
+	queries, err := s.shardQueries(ctx, id, id, partition{})
+	if err != nil {
+		return false, fmt.Errorf("eventstore: is %s an orphan: %w", key, err)
+	}
+	for _, in := range queries {
+		out, err := s.client.Query(pagesOf(ctx, OpScan), in, s.opts...)
 		if err != nil {
 			return false, fmt.Errorf("eventstore: is %s an orphan: %w", key, err)
 		}

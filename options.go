@@ -18,6 +18,7 @@ type scanOptions struct {
 	live       bool         // Live
 	caughtUp   func()       // OnCaughtUp
 	checkpoint func(string) // OnCheckpoint
+	part       partition    // Partition
 }
 
 // WithSettle sets the settle window of one Scan or Tail: only commits whose
@@ -65,6 +66,22 @@ func OnCheckpoint(f func(checkpoint string)) ScanOption {
 	return func(o *scanOptions) { o.checkpoint = f }
 }
 
+// Partition makes Scan or Tail (strict or live) read partition i of p of
+// the log: the commits of the aggregates whose hash (the one that places
+// an aggregate in a shard) is i modulo p. Every aggregate is in exactly
+// one partition, whatever the table's shard schedule, so p readers, one
+// per partition, each with its own checkpoint, together read every
+// commit exactly once, each aggregate in version order; a partition's
+// commits come in the order its mode gives (CommitID order for Scan and a
+// strict Tail), and its checkpoints cover its own commits only. A
+// partition queries only the shards that can hold it: n/p of n shards
+// when p divides the count, one when the count divides p, otherwise those
+// of its residue modulo the greatest common divisor. It needs 0 <= i < p;
+// otherwise the read yields an error. See doc.go, "Partitions".
+func Partition(i, p int) ScanOption {
+	return func(o *scanOptions) { o.part = partition{i: i, p: p, set: true} }
+}
+
 // reportCaughtUp calls the OnCaughtUp callback the first time only.
 func (o *scanOptions) reportCaughtUp() {
 	if f := o.caughtUp; f != nil {
@@ -90,6 +107,9 @@ func (s *Store) readOptions(after string, opts []ScanOption) (scanOptions, ulid.
 	}
 	if o.settle < 0 {
 		return o, ulid.ULID{}, fmt.Errorf("%w: %v", errNegativeSettle, o.settle)
+	}
+	if pt := o.part; pt.set && (pt.p < 1 || pt.i < 0 || pt.i >= pt.p) {
+		return o, ulid.ULID{}, fmt.Errorf("%w: Partition(%d, %d) needs p > 0 and 0 <= i < p", errInvalidPartition, pt.i, pt.p)
 	}
 	lo, err := scanStart(after)
 	return o, lo, err

@@ -74,7 +74,7 @@ type keyRange struct{ cond, value string }
 // id; nil if there is none.
 func (s *Store) probe(ctx context.Context, hi ulid.ULID) (string, error) {
 	first, firstErr := "", error(nil)
-	for shard := range s.cfg.ScanShards {
+	for shard := range s.allShards() { // every epoch's shards
 		for _, r := range probeRanges(hi) {
 			in := &dynamodb.QueryInput{
 				TableName:                aws.String(s.cfg.Table),

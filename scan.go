@@ -50,7 +50,7 @@ func (s *Store) Scan(ctx context.Context, after string, opts ...ScanOption) iter
 			yield(Commit{}, err)
 			return
 		}
-		s.scan(ctx, lo, o.settle, true, yield)
+		s.scan(ctx, lo, o, true, yield)
 	}
 }
 

@@ -3,7 +3,6 @@ package eventstore
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
@@ -41,7 +40,8 @@ type Store struct {
 	opts   []func(*dynamodb.Options)
 	cfg    Config
 	shards shardCheck
-	seen   *lastSeen // the newest commit seen per aggregate; see predecessor
+	sched  knownSchedule // see scheduleThrough
+	seen   *lastSeen     // the newest commit seen per aggregate; see predecessor
 }
 
 // New returns a Store on the table cfg names, using client for every
@@ -62,10 +62,11 @@ func New(client DynamoDBAPI, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// shardOf is the scan index shard of an aggregate: a hash of its id, so
-// all of an aggregate's commits land in one shard.
-func (s *Store) shardOf(aggregateID string) int {
-	h := fnv.New32a()
-	h.Write([]byte(aggregateID))
-	return int(h.Sum32() % uint32(s.cfg.ScanShards))
+// shardOf is the scan index shard of a commit: a hash of its aggregate's
+// id modulo the count in force at its CommitID (see ShardSchedule), so
+// all of an aggregate's commits of one epoch land in one shard. The
+// writers make sure the store knows the schedule at the CommitID first
+// (scheduleFor).
+func (s *Store) shardOf(aggregateID, commitID string) int {
+	return s.current().Shard(aggregateID, commitID)
 }

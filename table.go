@@ -267,20 +267,20 @@ func (s *Store) checkMeta(ctx context.Context, upgrade bool) (time.Duration, err
 	if s.shards.done {
 		return s.shards.latency, s.shards.err
 	}
+	start := s.cfg.now()
 	item, err := s.metaItem(ctx)
 	if err != nil {
 		return 0, err
 	}
-	n, err := numberAttr(item, attrScanShards)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%w: metadata item of table %s: scanShards %v", ErrTableMismatch, s.cfg.Table, err)
+	sched, err := scheduleOf(item)
+	if err != nil {
+		return 0, fmt.Errorf("%w: metadata item of table %s: %v", ErrTableMismatch, s.cfg.Table, err)
 	}
-	if n != int64(s.cfg.ScanShards) {
-		s.shards.done = true
-		s.shards.err = fmt.Errorf("%w: table %s was created with ScanShards %d, the store has %d",
-			ErrShardMismatch, s.cfg.Table, n, s.cfg.ScanShards)
-		return 0, s.shards.err
+	if err := s.checkCount(sched); err != nil {
+		s.shards.done, s.shards.err = true, err
+		return 0, err
 	}
+	s.sched.learn(sched, start, s.cfg.reshardLead)
 	latency, recorded, err := s.recordedLatency(ctx, item, upgrade)
 	if err != nil {
 		return 0, err

@@ -30,7 +30,7 @@ func (s *Store) tailStrict(ctx context.Context, lo ulid.ULID, o scanOptions, yie
 		if probe {
 			probed = s.cfg.now()
 		}
-		s.scan(ctx, lo, o.settle, probe, func(c Commit, e error) bool {
+		s.scan(ctx, lo, o, probe, func(c Commit, e error) bool {
 			if e != nil {
 				err = e
 				return false

@@ -56,6 +56,10 @@ Commands:
                                       settings and approximate size
   verify                              walks the table and reports every broken
                                       invariant; exit status 1 if any
+  reshard -to N                       raises the scan shard count to N (a
+                                      multiple of the current one) from a
+                                      CommitID a minute ahead; see
+                                      docs/resharding.md
 
 Flags (before or after COMMAND):
   -table NAME       the event store table (default $EVENTSTORE_TABLE)
@@ -104,12 +108,13 @@ type env struct {
 
 // commands maps a command name to its implementation.
 var commands = map[string]func(ctx context.Context, e *env, args []string) error{
-	"cat":    runCat,
-	"log":    runLog,
-	"export": runExport,
-	"import": runImport,
-	"stats":  runStats,
-	"verify": runVerify,
+	"cat":     runCat,
+	"log":     runLog,
+	"export":  runExport,
+	"import":  runImport,
+	"stats":   runStats,
+	"verify":  runVerify,
+	"reshard": runReshard,
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -44,6 +44,9 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(w, "aggregates  %s\n", aggregates)
 	fmt.Fprintf(w, "shards      %s\n", shards(c.meta))
+	if err := writeShares(ctx, w, c, e.opts.table); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "settings    %s\n", settings(c.meta))
 	fmt.Fprintf(w, "indexes     %s\n", indexes(t))
 	stream := "off"
@@ -115,6 +118,9 @@ func indexes(t *types.TableDescription) string {
 func shards(meta map[string]types.AttributeValue) string {
 	if n, ok := meta["scanShards"].(*types.AttributeValueMemberN); ok {
 		return n.Value + " (recorded in the table)"
+	}
+	if _, ok := meta["shardSchedule"]; ok {
+		return "resharded: see schedule"
 	}
 	return "not recorded yet (no store has written to the table)"
 }

@@ -100,6 +100,7 @@ type conn struct {
 	table  *types.TableDescription
 	meta   map[string]types.AttributeValue // the metadata item; nil if none
 	shards int                             // the table's scan shards: recorded, else the default
+	sched  eventstore.ShardSchedule        // the table's shard schedule (see reshard.go)
 	blobs  *s3offload.Store                // nil without -bucket
 	puts   *putWatch                       // the store's client
 }
@@ -262,6 +263,9 @@ func open(ctx context.Context, o options) (*conn, error) {
 		storeCfg.Upcasters, storeCfg.SchemaVersionKey = upcasters, schemaVersionKey
 	}
 	if c.store, err = eventstore.New(c.puts, storeCfg); err != nil {
+		return nil, err
+	}
+	if err := c.learnSchedule(ctx, &storeCfg); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -128,6 +128,9 @@ func (v *verifier) item(ctx context.Context, c *conn, item map[string]types.Attr
 		} else if n, err := strconv.Atoi(shard); err != nil || n < 0 || n >= c.shards {
 			v.report("shard: aggregate %q version %d commit %s has shard %s, not one of 0 to %d (Scan never reads it)",
 				commit.AggregateID, commit.Version, commit.CommitID, shard, c.shards-1)
+		} else if want := c.sched.Shard(commit.AggregateID, commit.CommitID); n != want {
+			v.report("shard: aggregate %q version %d commit %s has shard %s; its CommitID's epoch (%d shards) assigns %d (Scan never reads it)",
+				commit.AggregateID, commit.Version, commit.CommitID, shard, c.sched.Shards(commit.CommitID), want)
 		}
 	}
 }
