@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -354,4 +355,82 @@ func notCommit(item map[string]types.AttributeValue) error {
 		return fmt.Errorf("%w: a fence (a key that refused a late commit)", ErrNotCommit)
 	}
 	return notCommitOfAggregate(item)
+}
+
+// expiresAt is the expiresAt attribute of an item that expires at t: unix
+// seconds, as DynamoDB's Time to Live reads it.
+func expiresAt(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+// expired reports whether item has expired at now: reads skip it, as if
+// DynamoDB's Time to Live had removed it already (its sweep may take
+// days). An expiresAt that does not parse is not expired: the item then
+// reads as it is (a commit's decoder ignores the attribute).
+func expired(item map[string]types.AttributeValue, now time.Time) bool {
+	if item[attrExpiresAt] == nil {
+		return false
+	}
+	at, err := numberAttr(item, attrExpiresAt)
+	return err == nil && at <= now.Unix()
+}
+
+// isGuard reports whether item is the guard Delete writes after a
+// tombstone.
+func isGuard(item map[string]types.AttributeValue) bool {
+	_, commit := item[attrCommitID]
+	_, deleted := item[attrDeleted]
+	return deleted && !commit
+}
+
+// isDeleted reports whether item is the tombstone or the guard of a
+// deleted aggregate.
+func isDeleted(item map[string]types.AttributeValue) bool {
+	b, ok := item[attrDeleted].(*types.AttributeValueMemberBOOL)
+	return ok && b.Value
+}
+
+// deletedIn returns ErrAggregateDeleted if a page of the aggregate's items
+// holds its tombstone or guard, unexpired.
+func deletedIn(page []map[string]types.AttributeValue, aggregateID string, now time.Time) error {
+	for _, item := range page {
+		if isDeleted(item) && !expired(item, now) {
+			return deletedError(aggregateID, "read it")
+		}
+	}
+	return nil
+}
+
+func deletedError(aggregateID, what string) error {
+	return fmt.Errorf("%w: aggregate %q: cannot %s", ErrAggregateDeleted, aggregateID, what)
+}
+
+// notCommitOfAggregate returns an error matching ErrNotCommit for the
+// items of an aggregate that are not commits: a snapshot, a deletion
+// guard; nil for any other.
+func notCommitOfAggregate(item map[string]types.AttributeValue) error {
+	id, _ := stringAttr(item, attrAggregateID)
+	switch {
+	case isSnapshotItem(item):
+		of, _ := numberAttr(item, attrSnapshotOf)
+		tag, _ := stringAttr(item, attrSnapshotTag)
+		return fmt.Errorf("%w: a snapshot of aggregate %q at version %d (tag %q); see Store.DecodeSnapshot", ErrNotCommit, id, of, tag)
+	case isGuard(item):
+		v, _ := numberAttr(item, attrVersion)
+		return fmt.Errorf("%w: the guard of deleted aggregate %q after its tombstone at version %d", ErrNotCommit, id, v-1)
+	}
+	return nil
+}
+
+// stringOr is a string attribute of item, "" if it has none.
+func stringOr(item map[string]types.AttributeValue, name string) string {
+	s, _ := stringAttr(item, name)
+	return s
+}
+
+// isSnapshotItem reports whether item is a snapshot.
+func isSnapshotItem(item map[string]types.AttributeValue) bool {
+	_, tag := item[attrSnapshotTag]
+	_, commit := item[attrCommitID]
+	return tag && !commit
 }

@@ -167,13 +167,6 @@ func snapshotBlobKey(snap Snapshot) string {
 	return "snapshots/" + hex.EncodeToString(h[:16]) + "/" + strconv.FormatInt(snap.Version, 10) + "/" + checksum(snap.State)[:32]
 }
 
-// isSnapshotItem reports whether item is a snapshot.
-func isSnapshotItem(item map[string]types.AttributeValue) bool {
-	_, tag := item[attrSnapshotTag]
-	_, commit := item[attrCommitID]
-	return tag && !commit
-}
-
 // DecodeSnapshot turns a snapshot item of the store's table, as a raw
 // read returns it (see doc.go, "Snapshots"), into the Snapshot, its state
 // fetched from Config.Offload if it was offloaded. It is for tools that
