@@ -20,7 +20,7 @@ import (
 func runReshard(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("reshard", flag.ContinueOnError)
 	to := fs.Int("to", 0, "")
-	if _, err := parse(fs, args, 0); err != nil {
+	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
 	if *to < 1 {
