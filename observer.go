@@ -42,6 +42,10 @@ const (
 	OpCreateTable   Op = "CreateTable"
 	OpQuery         Op = "Query"
 	OpScan          Op = "Scan"
+	// OpUpdate is one Update or UpdateFrom: its loads' requests, its
+	// attempts beyond the first as Retries, the conflicts it met, and the
+	// commit it appended last; each Append it makes is reported too.
+	OpUpdate Op = "Update"
 	// OpLoad is one Load (LoadFold, UpdateFrom's load): the newest
 	// snapshot's read and the pages of the commits after it together.
 	OpLoad Op = "Load"

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"crypto/rand"
 	"errors"
+	"iter"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,5 +194,31 @@ func TestObserverNamesWhatItObserves(t *testing.T) {
 		if o.Table != table || o.AggregateID != "" {
 			t.Errorf("Scan page observed %+v, want table %s and no aggregate", o, table)
 		}
+	}
+}
+
+// Update reports one observation per call: the aggregate, the commit it
+// stored, its load's requests, and the attempts and conflicts its loop
+// met (each Append it made is reported too).
+func TestObserverSeesUpdate(t *testing.T) {
+	t.Parallel()
+	var seen observations
+	s, _, _ := newStore(t, eventstore.Config{Observer: &seen})
+	mustAppend(t, s, commit("u", 0))
+	first := true
+	c, err := s.Update(ctxT(t), "u", func(history iter.Seq2[eventstore.Commit, error]) ([]eventstore.Event, error) {
+		if first { // another writer takes the version this decision is for
+			first = false
+			mustAppend(t, s, commit("u", 1))
+		}
+		return []eventstore.Event{event("updated", 1)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := one(t, &seen, eventstore.OpUpdate)
+	if o.AggregateID != "u" || o.Version != c.Version || o.CommitID != c.CommitID || o.Commits != 1 ||
+		o.Retries != 1 || o.Conflicts != 1 || o.Requests < 2 || o.Err != nil {
+		t.Errorf("Update observed %+v, want aggregate u, the commit stored (v%d), its two loads, one retry after one conflict", o, c.Version)
 	}
 }

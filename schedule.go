@@ -220,6 +220,14 @@ func (s *Store) scheduleThrough(ctx context.Context, t time.Time) (ShardSchedule
 	s.sched.mu.Lock()
 	sched, until := s.sched.sched, s.sched.until
 	s.sched.mu.Unlock()
+	if sched == nil { // the store's first look at the table: its check learns the schedule too
+		if err := s.checkShards(ctx); err != nil {
+			return nil, err
+		}
+		s.sched.mu.Lock()
+		sched, until = s.sched.sched, s.sched.until
+		s.sched.mu.Unlock()
+	}
 	now := s.cfg.now()
 	if sched != nil && until.After(t) && until.After(now.Add(lead/4)) {
 		return sched, nil

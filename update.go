@@ -43,12 +43,29 @@ func (s *Store) Update(ctx context.Context, aggregateID string,
 // update is the loop of Update and UpdateFrom; load loads the aggregate
 // and decides: it returns the next commit and its events.
 func (s *Store) update(ctx context.Context, aggregateID string, load func(context.Context) (Commit, []Event, error)) (Commit, error) {
+	ctx, t := s.observe(ctx, OpUpdate)
+	c, err := s.updateLoop(ctx, aggregateID, load)
+	note(ctx, func(o *Observation) {
+		o.AggregateID = aggregateID
+		if c.CommitID != "" {
+			o.Version, o.CommitID = c.Version, c.CommitID
+		}
+	})
+	return c, s.done(ctx, t, stored(err, min(len(c.Events), 1)), err)
+}
+
+// updateLoop loads, decides and appends until a commit is stored, the
+// decision is final, or the attempts are spent.
+func (s *Store) updateLoop(ctx context.Context, aggregateID string, load func(context.Context) (Commit, []Event, error)) (Commit, error) {
 	var c Commit
 	var err error
 	reload := true
 	for attempt := range s.cfg.AppendNextAttempts {
-		if attempt > 0 && !updatePause(ctx, attempt) {
-			return c, ctx.Err()
+		if attempt > 0 {
+			note(ctx, func(o *Observation) { o.Retries++ })
+			if !updatePause(ctx, attempt) {
+				return c, ctx.Err()
+			}
 		}
 		if reload {
 			var events []Event
@@ -66,6 +83,9 @@ func (s *Store) update(ctx context.Context, aggregateID string, load func(contex
 		case err == nil, errors.As(err, &notify), errors.Is(err, ErrShardMismatch), ctx.Err() != nil:
 			return c, err
 		case errors.Is(err, ErrVersionConflict), errors.Is(err, ErrCommitDeadline):
+			if errors.Is(err, ErrVersionConflict) {
+				note(ctx, func(o *Observation) { o.Conflicts++ })
+			}
 			reload, c.CommitID = true, ""
 		case errors.Is(err, ErrOutcomeUnknown):
 			reload = false // the same commit again
