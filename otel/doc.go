@@ -30,7 +30,7 @@
 // # Caveats
 //
 // Update builds its commit itself, without metadata, so its commits carry no
-// trace context; Update is observed as its Query pages and its Append.
+// trace context (its span, OpUpdate, names the commit it stored).
 // AppendAll's span names no commit (its Commits attribute counts them).
 // Tail and Scan report one span per page request, polls of a live Tail
 // included: sample them as any other high-rate span.
