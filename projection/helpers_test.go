@@ -200,7 +200,7 @@ func (m *readModel) Handle(ctx context.Context, c eventstore.Commit) error {
 		":t": &types.AttributeValueMemberN{Value: strconv.FormatInt(total, 10)},
 		":c": &types.AttributeValueMemberN{Value: strconv.FormatInt(count, 10)},
 	}
-	update := "SET v = :v ADD total :t, events :c"
+	update := "SET v = :v ADD amt :t, cnt :c"
 	if c.Version == 0 {
 		cond = "attribute_not_exists(v)"
 	} else {
@@ -239,7 +239,7 @@ func (m *readModel) get(ctx context.Context, id string) (fold, error) {
 		x, _ := strconv.ParseInt(v.Value, 10, 64)
 		return x
 	}
-	return fold{Version: num("v"), Total: num("total"), Events: num("events")}, nil
+	return fold{Version: num("v"), Total: num("amt"), Events: num("cnt")}, nil
 }
 
 // checkReadModel compares the read model with a fold of Query for every
@@ -269,7 +269,3 @@ func checkReadModel(tb testing.TB, ctx context.Context, s *eventstore.Store, m *
 		}
 	}
 }
-
-const envConsumer = "PROJECTION_TEST_CONSUMER"
-
-func consumerMain() int { return 2 }
