@@ -48,6 +48,9 @@ Commands:
                                       settings and approximate size
   verify                              walks the table and reports every broken
                                       invariant; exit status 1 if any
+  projection list|status|parked|retry|skip|reset
+                                      the consumers of package projection
+                                      (eventstore projection for its help)
 
 Flags (before COMMAND):
   -table NAME       the event store table (default $EVENTSTORE_TABLE)
@@ -96,6 +99,8 @@ var commands = map[string]func(ctx context.Context, e *env, args []string) error
 	"import": runImport,
 	"stats":  runStats,
 	"verify": runVerify,
+
+	"projection": runProjection, // projection.go
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
