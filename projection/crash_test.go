@@ -209,6 +209,9 @@ func TestCrashTakeover(t *testing.T) {
 		select {
 		case <-writing:
 		default:
+			if time.Now().After(deadline) {
+				t.Fatalf("the writers did not finish in time")
+			}
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -217,8 +220,10 @@ func TestCrashTakeover(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			for _, c := range procs {
-				t.Logf("consumer %d stderr: %s", c.cmd.Process.Pid, c.stderr.String())
+				t.Logf("consumer %d stderr: %.2000s", c.cmd.Process.Pid, c.stderr.String())
 			}
+			missing := uncovered(procs, aggs, rounds)
+			t.Logf("%d commits not handled, such as %.10v; partitions: %+v", len(missing), missing, status)
 			t.Fatalf("timed out: %d handlings, taken over %v of %v", handledAll(), takenOver, orphans)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -253,6 +258,25 @@ func TestCrashTakeover(t *testing.T) {
 	checkReadModel(t, ctx, store, &readModel{client: client, table: model}, aggs)
 	t.Logf("3 processes, %d partitions, lease %v: %d commits (%d appended during the rebuild), %d handlings (%.2f per commit) in %v; partitions %v of the killed process taken over after %v",
 		crashPartitions, crashLease, total, total-before*len(aggs), handledAll(), float64(handledAll())/float64(total), elapsed.Round(time.Millisecond), orphans, takenOver)
+}
+
+// uncovered lists the commits no process handled.
+func uncovered(procs []*consumer, aggs []string, rounds int) []string {
+	var out []string
+	for _, a := range aggs {
+		for v := range rounds {
+			found := false
+			for _, c := range procs {
+				c.mu.Lock()
+				found = found || slices.Contains(c.got[a], int64(v))
+				c.mu.Unlock()
+			}
+			if !found {
+				out = append(out, fmt.Sprintf("%s v%d", a, v))
+			}
+		}
+	}
+	return out
 }
 
 // coveredAll reports whether every version of every aggregate was handled
