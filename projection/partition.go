@@ -42,6 +42,11 @@ type term struct {
 // errStopped is the cause of a term stopped by its runner.
 var errStopped = errors.New("projection: partition given back")
 
+// errHalted is returned inside a term when its ctx ended before a commit
+// was handled, parked or checkpointed: the loop must take nothing more
+// from the feed, so that no later watermark passes that commit.
+var errHalted = errors.New("projection: term halted")
+
 // start runs a term on the acquired partition p in a goroutine.
 func (r *Runner) start(ctx context.Context, p partitionState, token string, ended chan<- int) *term {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -85,6 +90,9 @@ func (t *term) run(ctx context.Context, p partitionState) error {
 	wg.Go(func() { t.heartbeat(ctx, ctl) })
 	wg.Go(func() { t.follow(ctx, p.checkpoint, feed) })
 	err := t.loop(ctx, feed, ctl)
+	if errors.Is(err, errHalted) {
+		err = t.cause(ctx)
+	}
 	if errors.Is(err, ErrLeaseLost) {
 		return err
 	}
@@ -197,7 +205,7 @@ func (t *term) deliver(ctx context.Context, c eventstore.Commit) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return t.cause(ctx)
+			return errHalted
 		}
 		t.r.report(fmt.Errorf("projection: consumer %s: %s version %d, attempt %d: %w", cfg.Name, c.AggregateID, c.Version, attempt, err))
 		if attempt >= cfg.MaxAttempts {
@@ -205,7 +213,7 @@ func (t *term) deliver(ctx context.Context, c eventstore.Commit) error {
 				Error: err.Error(), Attempts: attempt, At: time.UnixMilli(time.Now().UnixMilli())}) // as stored
 		}
 		if !retry.Sleep(ctx, delay) {
-			return t.cause(ctx)
+			return errHalted
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
@@ -258,8 +266,11 @@ func (t *term) resume(ctx context.Context, p Parked, action string) error {
 	for c, err := range t.r.cfg.Store.Query(ctx, p.AggregateID, from) {
 		if err != nil {
 			t.parked[p.AggregateID] = p
+			if ctx.Err() != nil {
+				return errHalted
+			}
 			t.r.report(fmt.Errorf("projection: consumer %s: %s %q: %w", t.r.cfg.Name, action, p.AggregateID, err))
-			return t.cause(ctx) // tried again at the next renewal
+			return nil // tried again at the next renewal
 		}
 		if err := t.deliver(ctx, c); err != nil || t.isParked(p.AggregateID) {
 			return err
@@ -311,7 +322,7 @@ func (t *term) write(ctx context.Context, op func() error) error {
 		t.cancel(ErrLeaseLost)
 	}
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrLeaseLost) {
-		return t.cause(ctx)
+		return errHalted
 	}
 	return err
 }
