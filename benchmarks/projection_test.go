@@ -22,8 +22,9 @@ import (
 // partitions run by 1, 2 and 4 runners (processes, each with its own
 // client and store, in this binary), on a table of 8 shards: unthrottled,
 // and under the limits simulator with reads scaled to 1/200 of DynamoDB's
-// (15 RCU/s per shard of the scan index), one simulator for all runners
-// as DynamoDB's limits are the server's. The handler counts. It reports
+// (15 RCU/s per key value: per shard of the scan index) and writes not
+// scaled (1,000 WCU/s: the consumer's state items share one key value),
+// one simulator for all runners as DynamoDB's limits are the server's. The handler counts. It reports
 // events/s from the start of the runners until every commit was handled
 // and every partition caught up, read units per event (every Query of
 // every runner, live polls included), handlings per commit, and client
@@ -51,7 +52,7 @@ func BenchmarkProjectionRebuild(b *testing.B) {
 				var sim *limits.Simulator
 				if limited {
 					var err error
-					if sim, err = limits.New(limits.Config{Scale: 0.005, Lag: limits.Lag{Disabled: true}}); err != nil {
+					if sim, err = limits.New(limits.Config{Scale: 0.005, WriteUnits: 200_000, Lag: limits.Lag{Disabled: true}}); err != nil {
 						b.Fatal(err)
 					}
 				}
