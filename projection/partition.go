@@ -57,7 +57,10 @@ func (r *Runner) start(ctx context.Context, p partitionState, token string, ende
 		defer close(t.done)
 		t.err = t.run(ctx, p)
 		cancel(nil)
-		ended <- t.i
+		select {
+		case ended <- t.i: // wakes the balancer
+		default: // awake already
+		}
 	}()
 	return t
 }
