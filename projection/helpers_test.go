@@ -51,7 +51,8 @@ func ev(k int) eventstore.Event {
 }
 
 // appendRound appends one commit to each aggregate, at version v, with
-// several writers.
+// several writers. It reports failures with Error, so that a writer
+// goroutine of a test may call it.
 func appendRound(tb testing.TB, ctx context.Context, s *eventstore.Store, aggs []string, v int64) {
 	tb.Helper()
 	var wg sync.WaitGroup
@@ -74,7 +75,7 @@ func appendRound(tb testing.TB, ctx context.Context, s *eventstore.Store, aggs [
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		tb.Fatal(err)
+		tb.Error(err)
 	}
 }
 
