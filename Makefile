@@ -39,6 +39,12 @@ test: lint
 	$(MAKE) bench-smoke
 	$(MAKE) bench-live
 
+# test-long runs the long versions of the tests that have one: the
+# projection crash test rebuilds 20,000 commits instead of 3,000.
+.PHONY: test-long
+test-long: tools
+	EVENTSTORE_TEST_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestCrashTakeover' -v ./projection/
+
 # bench-smoke runs every benchmark once (CI), so that none rots unnoticed.
 bench-smoke: tools
 	$(GO) test -short -run '^$$' -bench . -benchtime 1x -timeout 10m ./benchmarks/

@@ -60,6 +60,9 @@ Commands:
                                       multiple of the current one) from a
                                       CommitID a minute ahead; see
                                       docs/resharding.md
+  projection list|status|parked|retry|skip|reset
+                                      the consumers of package projection
+                                      (eventstore projection for its help)
 
 Flags (before or after COMMAND):
   -table NAME       the event store table (default $EVENTSTORE_TABLE)
@@ -115,6 +118,8 @@ var commands = map[string]func(ctx context.Context, e *env, args []string) error
 	"stats":   runStats,
 	"verify":  runVerify,
 	"reshard": runReshard,
+
+	"projection": runProjection, // projection.go
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
