@@ -276,7 +276,7 @@ func BenchmarkWriteCeiling(b *testing.B) {
 			if !tc.bare {
 				cfg.sim = newSimulator(b, limits.Lag{Disabled: true})
 				cfg.offered = 1.5 * ceiling(tc.shards, tc.kb)
-				cfg.writers = max(64, int(cfg.offered/10))
+				cfg.writers = max(64, int(cfg.offered/4))
 			}
 			var runs []*loadResult
 			for b.Loop() {
@@ -353,7 +353,7 @@ func checkOverload(tb testing.TB, store *eventstore.Store, r *loadResult, ceil f
 
 // overloadConfig is 120 % of the ceiling of 4 shards, 1 KB commits.
 func overloadConfig(tb testing.TB, d time.Duration) loadConfig {
-	return loadConfig{shards: 4, itemKB: 1, offered: 1.2 * ceiling(4, 1), writers: 64, duration: d,
+	return loadConfig{shards: 4, itemKB: 1, offered: 1.2 * ceiling(4, 1), writers: 128, duration: d,
 		sim: newSimulator(tb, limits.Lag{Disabled: true})}
 }
 
@@ -538,7 +538,7 @@ func runLiveAtLoad(tb testing.TB, d time.Duration) liveFigures {
 	f := liveFigures{idle: float64(live.queries.queries.Load()) / 4 / 4}
 	live.own.Reset()
 	strict.own.Reset()
-	r := runLoad(tb, store, loadConfig{shards: 4, itemKB: 1, offered: 0.8 * ceiling(4, 1), writers: 64, duration: d, sim: shared})
+	r := runLoad(tb, store, loadConfig{shards: 4, itemKB: 1, offered: 0.8 * ceiling(4, 1), writers: 128, duration: d, sim: shared})
 	if len(r.failed) > 0 || r.unknown > 0 {
 		tb.Fatalf("%d Appends failed, %d unknown", len(r.failed), r.unknown)
 	}
