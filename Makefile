@@ -11,6 +11,9 @@
 # make lint   gofmt check, go vet, staticcheck
 # make fuzz   runs every fuzz target for FUZZTIME (default 15s) each; part of test
 # make bench-live  runs the live latency benchmarks briefly (20 commits); part of test
+# make test-long  runs the benchmarks at DynamoDB's limits (limits simulator at
+#             1/10 scale) at full length, 3 runs each: write ceiling, 60 s of
+#             overload, live Tail at 80 % load (docs/capacity.md)
 
 GO ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
@@ -18,7 +21,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 PEERS := benchmarks/peers
 BENCHFLAGS ?= -benchtime 2s
 
-.PHONY: test fuzz demo bench bench-smoke bench-live bench-peers lint tools
+.PHONY: test test-long fuzz demo bench bench-smoke bench-live bench-peers lint tools
 
 tools:
 	bash scripts/install-tools.sh
@@ -52,6 +55,14 @@ bench-smoke: tools
 # bench-live runs the live latency benchmarks briefly (CI): 20 commits each.
 bench-live: tools
 	$(GO) test -short -run '^$$' -bench 'Live' -benchtime 20x -timeout 5m ./benchmarks/
+
+# test-long runs the benchmarks and tests at the limits at full length:
+# each benchmark iteration is one run (20 s; 60 s for BenchmarkOverload),
+# 3 runs, medians reported; TestOverload and TestThirdLiveConsumerThrottled
+# for 60 s.
+test-long: tools
+	$(GO) test -count=1 -run 'TestOverload|TestThirdLiveConsumerThrottled' -limits.seconds 60 -timeout 30m ./benchmarks/
+	$(GO) test -run '^$$' -bench 'WriteCeiling|Overload|LiveAtLoad' -benchtime 3x -timeout 60m ./benchmarks/
 
 # fuzz runs each fuzz target of the module (func Fuzz* in a _test.go file)
 # for FUZZTIME, one go test invocation per target (-fuzz takes one at a

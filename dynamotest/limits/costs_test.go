@@ -3,8 +3,10 @@ package limits_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/dynacommit/eventstore/dynamotest"
 	"github.com/dynacommit/eventstore/dynamotest/limits"
 )
 
@@ -227,5 +230,107 @@ func TestReadThrottledInDebt(t *testing.T) {
 	}
 	if st := sim.Stats().Total; st.ReadUnits != 10 || st.ReadThrottles != 1 {
 		t.Errorf("stats %+v, want 10 RCU, 1 throttle", st)
+	}
+}
+
+// countingTransport counts the requests of each operation it forwards.
+type countingTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	ops  map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	target := r.Header.Get("X-Amz-Target")
+	c.mu.Lock()
+	c.ops[target[strings.LastIndexByte(target, '.')+1:]]++
+	c.mu.Unlock()
+	return c.base.RoundTrip(r)
+}
+
+func (c *countingTransport) count(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ops[op]
+}
+
+// A put that requires its key to be free (attribute_not_exists on a key
+// attribute, the eventstore's puts) is forwarded without reading the old
+// item first: it pays the new item's size; when its condition fails it pays
+// the larger of the two, from the old item the answer returns (ALL_OLD) or,
+// when the answer has none, from a read then. Any other condition still
+// reads the old item first.
+func TestPutOnFreeKeySkipsRead(t *testing.T) {
+	table := newTable(t)
+	sim, err := limits.New(limits.Config{Lag: limits.Lag{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &countingTransport{base: http.DefaultTransport, ops: map[string]int{}}
+	client := dynamotest.Client(t, func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: sim.Transport(counter)}
+		o.RetryMaxAttempts = 1
+	})
+	ctx := context.Background()
+	putIf := func(it map[string]types.AttributeValue, cond string, names map[string]string, rv types.ReturnValuesOnConditionCheckFailure) error {
+		_, err := client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(table), Item: it,
+			ConditionExpression: aws.String(cond), ExpressionAttributeNames: names,
+			ReturnValuesOnConditionCheckFailure: rv,
+		})
+		return err
+	}
+	for _, tc := range []struct {
+		name     string
+		cond     string
+		names    map[string]string
+		rv       types.ReturnValuesOnConditionCheckFailure
+		wantRead bool
+	}{
+		{"plain", "attribute_not_exists(aggregateId)", nil, types.ReturnValuesOnConditionCheckFailureAllOld, false},
+		{"named sort key", " ( attribute_not_exists( #v ) ) ", map[string]string{"#v": "version"}, types.ReturnValuesOnConditionCheckFailureAllOld, false},
+		{"no old item returned", "attribute_not_exists(aggregateId)", nil, "", false},
+		{"not a key", "attribute_not_exists(events)", nil, types.ReturnValuesOnConditionCheckFailureAllOld, true},
+		{"disjunction", "attribute_not_exists(#a) OR attribute_not_exists(events)", map[string]string{"#a": "aggregateId"}, types.ReturnValuesOnConditionCheckFailureAllOld, true},
+	} {
+		agg := strings.ReplaceAll(tc.name, " ", "-")
+		sim.Reset()
+		before := counter.count("GetItem")
+		if err := putIf(commit(agg, 0, 1, 1500), tc.cond, tc.names, tc.rv); err != nil {
+			t.Fatalf("%s: put on a free key: %v", tc.name, err)
+		}
+		if got := counter.count("GetItem") - before; (got > 0) != tc.wantRead {
+			t.Errorf("%s: put on a free key read the old item %d times, want read %v", tc.name, got, tc.wantRead)
+		}
+		if got := sim.Stats().Keys[tableKey(table, agg)].WriteUnits; got != 2 {
+			t.Errorf("%s: put of 1,500 bytes on a free key: table charged %v WCU, want 2", tc.name, got)
+		}
+		if got := sim.Stats().Keys[indexKey(table, "1")].WriteUnits; got != 2 {
+			t.Errorf("%s: put of 1,500 bytes on a free key: index charged %v WCU, want 2", tc.name, got)
+		}
+
+		// Over a stored item of 3,000 bytes: the larger, 3 WCU, and
+		// nothing to the index. A smaller stored item: the new one's size.
+		for _, stored := range []struct{ size, want int }{{3000, 3}, {500, 2}} {
+			key := agg + "-" + itoa(stored.size)
+			put(t, client, table, commit(key, 0, 1, stored.size))
+			sim.Reset()
+			before := counter.count("GetItem")
+			err := putIf(commit(key, 0, 1, 1500), tc.cond, tc.names, tc.rv)
+			var ccf *types.ConditionalCheckFailedException
+			if !errors.As(err, &ccf) {
+				t.Fatalf("%s: put over an item: %v, want ConditionalCheckFailedException", tc.name, err)
+			}
+			if got := counter.count("GetItem") - before; !tc.wantRead && tc.rv != "" && got != 0 {
+				t.Errorf("%s: failed put answered with the old item read it %d times, want 0", tc.name, got)
+			}
+			st := sim.Stats()
+			if got := st.Keys[tableKey(table, key)].WriteUnits; got != float64(stored.want) {
+				t.Errorf("%s: failed put of 1,500 bytes over %d bytes: table charged %v WCU, want %d", tc.name, stored.size, got, stored.want)
+			}
+			if got := st.Resources[limits.Resource{Table: table, Index: index}].WriteUnits; got != 0 {
+				t.Errorf("%s: failed put: index charged %v WCU, want 0", tc.name, got)
+			}
+		}
 	}
 }

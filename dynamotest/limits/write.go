@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"strings"
 )
 
 // writeOp is one item written: its images before and after.
@@ -14,6 +15,7 @@ type writeOp struct {
 	factor    float64 // 2 in a transaction
 	tableOnly bool    // a ConditionCheck: no index is written
 	update    bool    // an UpdateItem: new is known once it ran
+	fresh     bool    // a put only where no item is: old is not read before, nil if it lands
 }
 
 // charges returns the write units of w: the table's, from the larger image,
@@ -95,14 +97,46 @@ func net(want, paid []charge) []charge {
 // writeInput is the part of a single-item write request the simulator
 // reads.
 type writeInput struct {
-	TableName string
-	Item      item
-	Key       item
+	TableName                string
+	Item                     item
+	Key                      item
+	ConditionExpression      string
+	ExpressionAttributeNames map[string]string
+}
+
+// keyMustBeFree reports whether cond, with names, is attribute_not_exists
+// on a key attribute of sch and nothing else: a put it admits lands where
+// no item is, so the put pays the new item's size and its old image need
+// not be read first.
+func keyMustBeFree(sch *schema, cond string, names map[string]string) bool {
+	cond = strings.TrimSpace(cond)
+	for strings.HasPrefix(cond, "(") && strings.HasSuffix(cond, ")") {
+		cond = strings.TrimSpace(cond[1 : len(cond)-1])
+	}
+	arg, ok := strings.CutPrefix(cond, "attribute_not_exists")
+	if !ok {
+		return false
+	}
+	arg = strings.TrimSpace(arg)
+	if !strings.HasPrefix(arg, "(") || !strings.HasSuffix(arg, ")") {
+		return false
+	}
+	arg = strings.TrimSpace(arg[1 : len(arg)-1])
+	if strings.ContainsAny(arg, "() \t\n,") {
+		return false
+	}
+	if name, ok := names[arg]; ok {
+		arg = name
+	} else if strings.HasPrefix(arg, "#") {
+		return false
+	}
+	return arg == sch.hash || (sch.rng != "" && arg == sch.rng)
 }
 
 func (t *transport) putItem(req *http.Request, body []byte) (*http.Response, error) {
 	return t.singleWrite(req, body, func(in *writeInput, w *writeOp) {
 		w.key, w.new = w.sch.key(in.Item), in.Item
+		w.fresh = keyMustBeFree(w.sch, in.ConditionExpression, in.ExpressionAttributeNames)
 	})
 }
 
@@ -132,7 +166,9 @@ func (t *transport) singleWrite(req *http.Request, body []byte, set func(*writeI
 	if len(w.key) == 0 {
 		return t.forward(req, body)
 	}
-	t.readOld(req, w)
+	if !w.fresh {
+		t.readOld(req, w)
+	}
 	paid := w.charges()
 	if k, ok := t.sim.admit(paid); !ok {
 		return t.throttled(req, k), nil
@@ -146,8 +182,28 @@ func (t *transport) singleWrite(req *http.Request, body []byte, set func(*writeI
 	if err != nil {
 		return resp, nil
 	}
-	t.settle([]*writeOp{w}, paid, errorType(resp, data), "ConditionalCheckFailedException", req)
+	errType := errorType(resp, data)
+	if w.fresh && errType == "ConditionalCheckFailedException" {
+		t.settleFresh(req, w, paid, data)
+		return resp, nil
+	}
+	t.settle([]*writeOp{w}, paid, errType, "ConditionalCheckFailedException", req)
 	return resp, nil
+}
+
+// settleFresh settles a put whose key had to be free and was not: it paid
+// the new item's size, and pays the larger of the two images' table units,
+// like any failed condition. The stored item is the one the answer returns
+// (ReturnValuesOnConditionCheckFailure ALL_OLD), or else read now; the
+// index writes, which did not happen, are given back.
+func (t *transport) settleFresh(req *http.Request, w *writeOp, paid []charge, data []byte) {
+	var failed struct{ Item item }
+	json.Unmarshal(data, &failed)
+	w.old = failed.Item
+	if w.old == nil {
+		w.old = t.getOld(req, w.sch.table, w.key)
+	}
+	t.sim.pay(net(tableCharges(w.charges()), paid))
 }
 
 // readOld reads w's old image, and for an update or a condition check
