@@ -13,7 +13,8 @@
 # make bench-live  runs the live latency benchmarks briefly (20 commits); part of test
 # make test-long  runs the benchmarks at DynamoDB's limits (limits simulator at
 #             1/10 scale) at full length, 3 runs each: write ceiling, 60 s of
-#             overload, live Tail at 80 % load (docs/capacity.md)
+#             overload, live Tail at 80 % load (docs/capacity.md); and the
+#             projection crash test at 20,000 commits instead of 3,000
 
 GO ?= go
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
@@ -42,12 +43,6 @@ test: lint
 	$(MAKE) bench-smoke
 	$(MAKE) bench-live
 
-# test-long runs the long versions of the tests that have one: the
-# projection crash test rebuilds 20,000 commits instead of 3,000.
-.PHONY: test-long
-test-long: tools
-	EVENTSTORE_TEST_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestCrashTakeover' -v ./projection/
-
 # bench-smoke runs every benchmark once (CI), so that none rots unnoticed.
 bench-smoke: tools
 	$(GO) test -short -run '^$$' -bench . -benchtime 1x -timeout 10m ./benchmarks/
@@ -61,6 +56,7 @@ bench-live: tools
 # 3 runs, medians reported; TestOverload and TestThirdLiveConsumerThrottled
 # for 60 s.
 test-long: tools
+	EVENTSTORE_TEST_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestCrashTakeover' -v ./projection/
 	$(GO) test -count=1 -run 'TestOverload|TestThirdLiveConsumerThrottled' -limits.seconds 60 -timeout 30m ./benchmarks/
 	$(GO) test -run '^$$' -bench 'WriteCeiling|Overload|LiveAtLoad' -benchtime 3x -timeout 60m ./benchmarks/
 
