@@ -49,7 +49,7 @@ bench-smoke: tools
 
 # bench-live runs the live latency benchmarks briefly (CI): 20 commits each.
 bench-live: tools
-	$(GO) test -short -run '^$$' -bench 'Live' -benchtime 20x -timeout 5m ./benchmarks/
+	$(GO) test -short -run '^$$' -bench '^BenchmarkLive(Tail|Relay)$$' -benchtime 20x -timeout 5m ./benchmarks/
 
 # test-long runs the benchmarks and tests at the limits at full length:
 # each benchmark iteration is one run (20 s; 60 s for BenchmarkOverload),
