@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
@@ -107,5 +108,33 @@ func TestImportUnderThrottling(t *testing.T) {
 	}
 	if n := countItems(t, client, table); n != 32 {
 		t.Errorf("%d commits stored, want 32", n)
+	}
+}
+
+// A hot aggregate: its partition key past its share of write units (large
+// commits on one aggregate, at 1/10 scale 100 WCU/s per key) is paced, not
+// failed: each Append waits for the partition, and none ends unknown.
+func TestHotAggregate(t *testing.T) {
+	t.Parallel()
+	sim, err := limits.New(limits.Config{Lag: limits.Lag{Disabled: true}}) // 1/10: 100 WCU/s a key
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dynamotest.Client(t, sim.Install)
+	table := dynamotest.TableName(t, client)
+	s, _ := dynamotest.NewStore(t, eventstore.Config{Table: table}, sim.Install)
+	start := time.Now()
+	for v := range 6 { // about 60 WCU each: 360 units, 3.6 s of the key's rate, past its 1 s burst
+		c := commit("hot", int64(v))
+		c.Metadata = map[string]string{"pad": randomText(60 * 1024)}
+		if _, err := s.Append(ctxT(t), c); err != nil {
+			t.Fatalf("Append v%d: %v", v, err)
+		}
+	}
+	elapsed := time.Since(start)
+	st := sim.Stats()
+	t.Logf("6 commits of 60 KB on one aggregate in %v; %d write throttles", elapsed, st.Total.WriteThrottles)
+	if st.Total.WriteThrottles == 0 || elapsed < 2*time.Second {
+		t.Errorf("%v and %d throttles: the aggregate's partition was not the limit", elapsed, st.Total.WriteThrottles)
 	}
 }
