@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,12 +24,16 @@ import (
 // pages runs in and yields each page of items, following LastEvaluatedKey
 // until the last page or until the caller stops. A page that fails with a
 // transient error is asked for again, from the same key, so no item is
-// skipped or repeated.
+// skipped or repeated. The SDK sends each page once (oneAttempt): the
+// store's own retry paces a throttled reader with a short backoff, where
+// the SDK's would wait seconds and spend the client's retry quota, which
+// the writers of the same client need.
 func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]map[string]types.AttributeValue, error] {
+	opts := append(slices.Clip(s.opts), oneAttempt)
 	return func(yield func([]map[string]types.AttributeValue, error) bool) {
 		in := *in
 		for {
-			out, err := retry.Do(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, s.opts...) })
+			out, err := retry.Do(ctx, func() (*dynamodb.QueryOutput, error) { return s.client.Query(ctx, &in, opts...) })
 			if err != nil {
 				yield(nil, err)
 				return
@@ -40,6 +45,9 @@ func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput) iter.Seq2[[]
 		}
 	}
 }
+
+// oneAttempt makes the SDK send a request once, without its own retries.
+func oneAttempt(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }
 
 // decodePage decodes a page of items, skipping fences (see outcome.go),
 // fetching offloaded events in parallel, and upcasting the events (see

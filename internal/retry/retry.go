@@ -44,11 +44,11 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 
 // Do runs op until it succeeds, fails with an error that is not
 // Transient, ctx ends, or For has passed, waiting exponentially from 50 ms
-// to 5 s between attempts.
+// to 1 s (±50 %) between attempts.
 func Do[T any](ctx context.Context, op func() (T, error)) (T, error) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 50 * time.Millisecond
-	b.MaxInterval = 5 * time.Second
+	b.MaxInterval = time.Second
 	b.MaxElapsedTime = For
 	return backoff.RetryWithData(func() (T, error) {
 		v, err := op()
