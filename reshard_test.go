@@ -162,6 +162,9 @@ func TestReshardWhileWriting(t *testing.T) {
 		for n := 0; time.Now().Before(until); n++ {
 			agg := fmt.Sprintf("%s-%d", prefix, n%24)
 			c, err := s.Append(ctx, commit(agg, next[agg]))
+			if errors.Is(err, eventstore.ErrCommitDeadline) {
+				continue // not stored (a 200 ms deadline, throttled or loaded): the version stays free
+			}
 			if err != nil {
 				t.Errorf("Append %s v%d: %v", agg, next[agg], err)
 				return
@@ -464,6 +467,9 @@ func TestPartitionedTails(t *testing.T) {
 			for n := 0; time.Now().Before(until); n++ {
 				agg := fmt.Sprintf("p%d-%d", w, n%16)
 				c, err := s.Append(ctx, commit(agg, next[agg]))
+				if errors.Is(err, eventstore.ErrCommitDeadline) {
+					continue // not stored (a 200 ms deadline on a loaded machine): the version stays free
+				}
 				if err != nil {
 					t.Errorf("Append: %v", err)
 					return
