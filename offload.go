@@ -103,8 +103,25 @@ func (s *Store) fetchEvents(ctx context.Context, c *Commit, ref *blobRef) error 
 	fail := func(err error) error {
 		return fmt.Errorf("eventstore: aggregate %q version %d: offloaded events %s: %w", c.AggregateID, c.Version, ref.key, err)
 	}
+	data, err := s.readBlob(ctx, ref)
+	if err != nil {
+		return fail(err)
+	}
+	events, err := decodeEvents(&types.AttributeValueMemberB{Value: data})
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrCorruptCommit, err))
+	}
+	c.Events = events
+	return nil
+}
+
+// readBlob reads the blob ref points to, no more than its recorded size
+// when the blob store allows it (SizedBlobStore), and checks its size and
+// checksum: a missing blob wraps ErrBlobNotFound, a corrupt one
+// ErrCorruptCommit.
+func (s *Store) readBlob(ctx context.Context, ref *blobRef) ([]byte, error) {
 	if s.cfg.Offload == nil {
-		return fail(errors.New("the store has no Config.Offload to read them from"))
+		return nil, errors.New("the store has no Config.Offload to read it from")
 	}
 	var data []byte
 	var err error
@@ -114,18 +131,13 @@ func (s *Store) fetchEvents(ctx context.Context, c *Commit, ref *blobRef) error 
 		data, err = s.cfg.Offload.Get(ctx, ref.key)
 	}
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if int64(len(data)) != ref.size || checksum(data) != ref.sum {
-		return fail(fmt.Errorf("%w: %d bytes with checksum %s, want %d bytes with %s",
-			ErrCorruptCommit, len(data), checksum(data)[:12], ref.size, ref.sum[:min(12, len(ref.sum))]))
+		return nil, fmt.Errorf("%w: %d bytes with checksum %s, want %d bytes with %s",
+			ErrCorruptCommit, len(data), checksum(data)[:12], ref.size, ref.sum[:min(12, len(ref.sum))])
 	}
-	events, err := decodeEvents(&types.AttributeValueMemberB{Value: data})
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrCorruptCommit, err))
-	}
-	c.Events = events
-	return nil
+	return data, nil
 }
 
 // fetchAll fetches the offloaded events of the commits that have a ref, at

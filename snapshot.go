@@ -252,21 +252,9 @@ func (s *Store) fetchState(ctx context.Context, snap *Snapshot, ref *blobRef) er
 	fail := func(err error) error {
 		return fmt.Errorf("eventstore: snapshot of aggregate %q version %d: offloaded state %s: %w", snap.AggregateID, snap.Version, ref.key, err)
 	}
-	if s.cfg.Offload == nil {
-		return fail(fmt.Errorf("the store has no Config.Offload to read it from"))
-	}
-	var data []byte
-	var err error
-	if sized, ok := s.cfg.Offload.(SizedBlobStore); ok {
-		data, err = sized.GetSized(ctx, ref.key, ref.size)
-	} else {
-		data, err = s.cfg.Offload.Get(ctx, ref.key)
-	}
+	data, err := s.readBlob(ctx, ref)
 	if err != nil {
 		return fail(err)
-	}
-	if int64(len(data)) != ref.size || checksum(data) != ref.sum {
-		return fail(fmt.Errorf("%w: %d bytes, want %d with checksum %s", ErrCorruptCommit, len(data), ref.size, ref.sum))
 	}
 	snap.State = data
 	return nil
