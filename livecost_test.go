@@ -8,28 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/dynacommit/eventstore"
 	"github.com/dynacommit/eventstore/dynamotest"
 	"github.com/dynacommit/eventstore/dynamotest/limits"
 )
 
-// queryCounter counts the Query requests of a reader.
-type queryCounter struct {
-	eventstore.DynamoDBAPI
-	queries atomic.Int64
-}
-
-func (c *queryCounter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.queries.Add(1)
-	return c.DynamoDBAPI.Query(ctx, in, optFns...)
-}
-
 // tailCost is what one Tail read, measured by its own simulator.
 type tailCost struct {
 	sim     *limits.Simulator
-	queries *queryCounter
+	queries *countingClient
 	run     *liveRun
 }
 
@@ -39,7 +26,7 @@ func startCostedTail(t *testing.T, table string, opts ...eventstore.ScanOption) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc := &queryCounter{DynamoDBAPI: dynamotest.Client(t, sim.Install)}
+	qc := &countingClient{DynamoDBAPI: dynamotest.Client(t, sim.Install)}
 	reader := storeOn(t, qc, table, eventstore.Config{})
 	return &tailCost{sim: sim, queries: qc, run: startTail(t, reader, "", opts...)}
 }

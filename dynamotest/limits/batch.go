@@ -44,14 +44,9 @@ func (t *transport) batchWriteItem(req *http.Request, body []byte) (*http.Respon
 	}
 	in["RequestItems"] = admitted
 	body, _ = json.Marshal(in)
-	resp, err := t.forward(req, body)
-	if err != nil {
-		t.sim.pay(negate(paid))
-		return nil, err
-	}
-	data, err := readBody(resp)
-	if err != nil {
-		return resp, nil
+	resp, data, read, err := t.forwardPaid(req, body, paid)
+	if err != nil || !read {
+		return resp, err
 	}
 	errType := errorType(resp, data)
 	t.settle(ws, paid, errType, "", req)
@@ -143,14 +138,9 @@ func (t *transport) transactWriteItems(req *http.Request, body []byte) (*http.Re
 	if k, ok := t.sim.admit(paid); !ok {
 		return t.canceled(req, len(ws), actionOf(ws, k), k), nil
 	}
-	resp, err := t.forward(req, body)
-	if err != nil {
-		t.sim.pay(negate(paid))
-		return nil, err
-	}
-	data, err := readBody(resp)
-	if err != nil {
-		return resp, nil
+	resp, data, read, err := t.forwardPaid(req, body, paid)
+	if err != nil || !read {
+		return resp, err
 	}
 	t.settle(ws, paid, errorType(resp, data), "TransactionCanceledException", req)
 	return resp, nil

@@ -31,14 +31,20 @@ type readInput struct {
 	KeyConditions             map[string]struct{ AttributeValueList []any }
 }
 
+// readRequest decodes a single-table read and learns its table's schema;
+// a nil schema when either fails (the request is then forwarded as it is).
+func (t *transport) readRequest(req *http.Request, body []byte) (readInput, *schema) {
+	var in readInput
+	if json.Unmarshal(body, &in) != nil {
+		return in, nil
+	}
+	return in, t.schema(req, in.TableName)
+}
+
 // getItem refuses a GetItem whose key's read bucket is in debt, and charges
 // the size of the item returned.
 func (t *transport) getItem(req *http.Request, body []byte) (*http.Response, error) {
-	var in readInput
-	if json.Unmarshal(body, &in) != nil {
-		return t.forward(req, body)
-	}
-	sch := t.schema(req, in.TableName)
+	in, sch := t.readRequest(req, body)
 	if sch == nil {
 		return t.forward(req, body)
 	}
@@ -55,11 +61,7 @@ func (t *transport) getItem(req *http.Request, body []byte) (*http.Response, err
 // and charges the size of the items returned, per 4 KB of their sum. Index
 // queries of a global index are eventually consistent.
 func (t *transport) query(req *http.Request, body []byte) (*http.Response, error) {
-	var in readInput
-	if json.Unmarshal(body, &in) != nil {
-		return t.forward(req, body)
-	}
-	sch := t.schema(req, in.TableName)
+	in, sch := t.readRequest(req, body)
 	if sch == nil {
 		return t.forward(req, body)
 	}

@@ -173,14 +173,9 @@ func (t *transport) singleWrite(req *http.Request, body []byte, set func(*writeI
 	if k, ok := t.sim.admit(paid); !ok {
 		return t.throttled(req, k), nil
 	}
-	resp, err := t.forward(req, body)
-	if err != nil {
-		t.sim.pay(negate(paid))
-		return nil, err
-	}
-	data, err := readBody(resp)
-	if err != nil {
-		return resp, nil
+	resp, data, read, err := t.forwardPaid(req, body, paid)
+	if err != nil || !read {
+		return resp, err
 	}
 	errType := errorType(resp, data)
 	if w.fresh && errType == "ConditionalCheckFailedException" {
@@ -223,6 +218,20 @@ func (t *transport) readOld(req *http.Request, w *writeOp) {
 // on success, re-reads updated items and charges the difference, and
 // starts their index lag; on condFailed, gives back the index writes that
 // did not happen; on any other error, gives back everything.
+// forwardPaid forwards a write whose units were paid in advance, and reads
+// its answer: a request that fails gives the units back (nil response);
+// an answer that cannot be read is returned as it is, read false.
+func (t *transport) forwardPaid(req *http.Request, body []byte, paid []charge) (resp *http.Response, data []byte, read bool, err error) {
+	if resp, err = t.forward(req, body); err != nil {
+		t.sim.pay(negate(paid))
+		return nil, nil, false, err
+	}
+	if data, err = readBody(resp); err != nil {
+		return resp, nil, false, nil
+	}
+	return resp, data, true, nil
+}
+
 func (t *transport) settle(ws []*writeOp, paid []charge, errType, condFailed string, req *http.Request) {
 	switch errType {
 	case "":
