@@ -323,3 +323,41 @@ func parseAnyCase(s string) (ulid.ULID, string, error) {
 func commitTime(id ulid.ULID) time.Time {
 	return ulid.Time(id.Time()).UTC()
 }
+
+// ulidAt is the smallest ULID of the millisecond of t.
+func ulidAt(t time.Time) ulid.ULID {
+	var id ulid.ULID
+	_ = id.SetTime(ulid.Timestamp(t))
+	return id
+}
+
+// maxULID is the largest ULID.
+func maxULID() ulid.ULID {
+	var top ulid.ULID
+	for i := range top {
+		top[i] = 0xff
+	}
+	return top
+}
+
+// increment returns id+1, false if id is the largest ULID.
+func increment(id ulid.ULID) (ulid.ULID, bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return id, true
+		}
+	}
+	return id, false
+}
+
+// decrement returns id-1, false if id is the smallest ULID.
+func decrement(id ulid.ULID) (ulid.ULID, bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]--
+		if id[i] != 0xff {
+			return id, true
+		}
+	}
+	return id, false
+}

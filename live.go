@@ -332,13 +332,6 @@ func (l *lagWindow) lookback() time.Duration {
 	return min(max(sorted[len(sorted)*999/1000], liveLookbackMin), liveLookbackMax)
 }
 
-// ulidAt is the smallest ULID of the millisecond of t.
-func ulidAt(t time.Time) ulid.ULID {
-	var id ulid.ULID
-	_ = id.SetTime(ulid.Timestamp(t))
-	return id
-}
-
 // heldCommit is a commit waiting for its predecessor, since when.
 type heldCommit struct {
 	c     Commit

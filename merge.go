@@ -165,11 +165,7 @@ func (s *Store) scanStep(ctx context.Context, yield func(Commit, error) bool, la
 // yields: the horizon, or the largest ULID when settle is 0.
 func scanHorizon(now time.Time, settle time.Duration) ulid.ULID {
 	if settle <= 0 {
-		var top ulid.ULID
-		for i := range top {
-			top[i] = 0xff
-		}
-		return top
+		return maxULID()
 	}
 	return horizon(now, settle)
 }

@@ -131,17 +131,6 @@ func scanStart(after string) (ulid.ULID, error) {
 	return next, nil
 }
 
-// increment returns id+1, false if id is the largest ULID.
-func increment(id ulid.ULID) (ulid.ULID, bool) {
-	for i := len(id) - 1; i >= 0; i-- {
-		id[i]++
-		if id[i] != 0 {
-			return id, true
-		}
-	}
-	return id, false
-}
-
 // checkpoints reports the CommitIDs of a strict, ordered sequence as
 // checkpoints, each once the commits sharing it (a run of caller-set
 // CommitIDs) have all been yielded: when a greater CommitID comes, or at

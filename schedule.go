@@ -290,26 +290,6 @@ func (sc ShardSchedule) split(lo, hi ulid.ULID) []piece {
 	return out
 }
 
-// maxULID is the largest ULID.
-func maxULID() ulid.ULID {
-	var top ulid.ULID
-	for i := range top {
-		top[i] = 0xff
-	}
-	return top
-}
-
-// decrement returns id-1, false if id is the smallest ULID.
-func decrement(id ulid.ULID) (ulid.ULID, bool) {
-	for i := len(id) - 1; i >= 0; i-- {
-		id[i]--
-		if id[i] != 0xff {
-			return id, true
-		}
-	}
-	return id, false
-}
-
 // checkCount refuses a store whose Config.ScanShards is none of the
 // schedule's counts: it was configured for another table, or for a count
 // the table never had. Any count of the schedule is accepted, since the
