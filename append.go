@@ -206,9 +206,8 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 	defer cancel()
 	cond, names, values := plainCondition()
 	fenced := false // the fence-aware condition is sent at most once
-	var pause backoff.BackOff
 	for {
-		err := s.conditionalPut(putCtx, item, cond, names, values)
+		err := s.pacedPut(ctx, putCtx, item, cond, names, values, time.Time{})
 		var failed *types.ConditionalCheckFailedException
 		switch {
 		case err == nil:
@@ -221,27 +220,38 @@ func (s *Store) put(ctx context.Context, c Commit, item map[string]types.Attribu
 			return s.heldBy(ctx, c, failed.Item, err)
 		case putCtx.Err() != nil && ctx.Err() == nil: // the deadline, not the caller, ended it
 			return s.resolveLate(ctx, c, err)
-		case ctx.Err() == nil && retry.Throttled(err):
-			// Throttled past the SDK's attempts: send again after a pause,
-			// until the writer deadline, whose fence then decides the
-			// outcome. A throttled write is not applied, and the SDK's
-			// retry quota, once spent, fails attempts at once: the pause,
-			// not the quota, paces a throttled writer. Other transient
-			// errors (a reset connection, a 5xx) may hide a write that
-			// landed: they stay an unknown outcome, which the caller's
-			// retry of the same commit resolves.
-			if pause == nil {
-				pause = putBackoff()
-			}
-			if !retry.Sleep(putCtx, pause.NextBackOff()) {
-				continue // the deadline ended the pause: the next attempt fails at once, and resolves
-			}
-			note(ctx, func(o *Observation) { o.Retries++ })
-			continue
 		default:
 			return unknown(err, "eventstore: append aggregate %q version %d (commit %s, outcome unknown: retry with this commit)",
 				c.AggregateID, c.Version, c.CommitID)
 		}
+	}
+}
+
+// pacedPut sends a conditional put, and sends it again after a pause
+// while it is throttled past the SDK's attempts, until putCtx ends (for
+// Append, the writer deadline, whose fence then decides the outcome) or,
+// if until is not zero, until then (Import). A throttled write is not
+// applied, and the SDK's retry quota, once spent, fails attempts at once:
+// the pause, not the quota, paces a throttled writer. Other transient
+// errors (a reset connection, a 5xx) may hide a write that landed: they
+// are returned, an unknown outcome the caller's retry of the same commit
+// resolves. The put is idempotent (the key's condition, and the identity
+// check of a commit found stored), so sending it again is safe.
+func (s *Store) pacedPut(ctx, putCtx context.Context, item map[string]types.AttributeValue, cond *string,
+	names map[string]string, values map[string]types.AttributeValue, until time.Time) error {
+	var pause backoff.BackOff
+	for {
+		err := s.conditionalPut(putCtx, item, cond, names, values)
+		if err == nil || ctx.Err() != nil || !retry.Throttled(err) || (!until.IsZero() && s.cfg.now().After(until)) {
+			return err
+		}
+		if pause == nil {
+			pause = putBackoff()
+		}
+		if !retry.Sleep(putCtx, pause.NextBackOff()) {
+			return err // putCtx ended: the caller resolves
+		}
+		note(ctx, func(o *Observation) { o.Retries++ })
 	}
 }
 

@@ -68,7 +68,7 @@ func (s *Store) Import(ctx context.Context, c Commit) (Commit, error) {
 		defer cancel()
 	}
 	cond, names, values := putCondition(c.CommitID)
-	err = s.importPut(ctx, putCtx, enc.item, cond, names, values)
+	err = s.pacedPut(ctx, putCtx, enc.item, cond, names, values, s.cfg.now().Add(retry.For))
 	var failed *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -125,22 +125,4 @@ func (s *Store) stageImport(ctx context.Context, c Commit, p packed, prev string
 		return enc, time.Time{}, failedBefore(err)
 	}
 	return enc, written, nil
-}
-
-// importPut sends Import's put, and sends it again after a pause while it
-// is throttled past the SDK's attempts, for at most retry.For: a bulk import paced by DynamoDB's limits slows down
-// instead of failing. The put is idempotent (the key's condition, and the
-// identity check of a commit found stored), so sending it again is safe.
-func (s *Store) importPut(ctx, putCtx context.Context, item map[string]types.AttributeValue, cond *string,
-	names map[string]string, values map[string]types.AttributeValue) error {
-	pause := putBackoff()
-	give := s.cfg.now().Add(retry.For)
-	for {
-		err := s.conditionalPut(putCtx, item, cond, names, values)
-		if err == nil || ctx.Err() != nil || !retry.Throttled(err) || s.cfg.now().After(give) ||
-			!retry.Sleep(putCtx, pause.NextBackOff()) {
-			return err
-		}
-		note(ctx, func(o *Observation) { o.Retries++ })
-	}
 }
