@@ -165,18 +165,8 @@ func (s *Store) putGuard(ctx context.Context, c Commit, keep time.Duration) erro
 // topItem returns the item of the aggregate's highest version, whole, past
 // any fence; nil if it has none.
 func (s *Store) topItem(ctx context.Context, aggregateID string) (map[string]types.AttributeValue, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                aws.String(s.cfg.Table),
-		ConsistentRead:           aws.Bool(true),
-		ScanIndexForward:         aws.Bool(false),
-		Limit:                    aws.Int32(1),
-		KeyConditionExpression:   aws.String("#a = :a AND #v >= :zero"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":a":    &types.AttributeValueMemberS{Value: aggregateID},
-			":zero": &types.AttributeValueMemberN{Value: "0"},
-		},
-	}
+	in := s.versionsQuery(aggregateID, ">=", 0)
+	in.ScanIndexForward, in.Limit = aws.Bool(false), aws.Int32(1)
 	for page, err := range s.pages(ctx, in) {
 		if err != nil {
 			return nil, fmt.Errorf("eventstore: latest item of aggregate %q: %w", aggregateID, err)

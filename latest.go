@@ -3,10 +3,9 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // LatestVersion returns the highest version of the aggregate's commits, or
@@ -39,19 +38,10 @@ func (s *Store) latest(ctx context.Context, aggregateID string) (int64, string, 
 	if err := validateAggregateID(aggregateID); err != nil {
 		return -1, "", fmt.Errorf("%w: %w", ErrInvalidCommit, err)
 	}
-	in := &dynamodb.QueryInput{
-		TableName:                aws.String(s.cfg.Table),
-		ConsistentRead:           aws.Bool(true),
-		ScanIndexForward:         aws.Bool(false),
-		Limit:                    aws.Int32(1),
-		KeyConditionExpression:   aws.String("#a = :a AND #v >= :zero"),
-		ProjectionExpression:     aws.String("#v, #c, #r, #d"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion, "#c": attrCommitID, "#r": attrRefused, "#d": attrDeleted},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":a":    &types.AttributeValueMemberS{Value: aggregateID},
-			":zero": &types.AttributeValueMemberN{Value: "0"},
-		},
-	}
+	in := s.versionsQuery(aggregateID, ">=", 0)
+	in.ScanIndexForward, in.Limit = aws.Bool(false), aws.Int32(1)
+	in.ProjectionExpression = aws.String("#v, #c, #r, #d")
+	maps.Copy(in.ExpressionAttributeNames, map[string]string{"#c": attrCommitID, "#r": attrRefused, "#d": attrDeleted})
 	for page, err := range s.pages(ctx, in) {
 		if err != nil {
 			return -1, "", fmt.Errorf("eventstore: latest version of aggregate %q: %w", aggregateID, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -365,18 +364,8 @@ func (t *liveTail) fetchHeld(ctx context.Context, now time.Time) error {
 // or covers by its watermark, and offers those it has not seen, oldest
 // first.
 func (t *liveTail) fetchBefore(ctx context.Context, c Commit) error {
-	in := &dynamodb.QueryInput{
-		TableName:                aws.String(t.s.cfg.Table),
-		ConsistentRead:           aws.Bool(true),
-		ScanIndexForward:         aws.Bool(false),
-		Limit:                    aws.Int32(liveFetchDepth),
-		KeyConditionExpression:   aws.String("#a = :a AND #v < :v"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":a": &types.AttributeValueMemberS{Value: c.AggregateID},
-			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)},
-		},
-	}
+	in := t.s.versionsQuery(c.AggregateID, "<", c.Version)
+	in.ScanIndexForward, in.Limit = aws.Bool(false), aws.Int32(liveFetchDepth)
 	var items []map[string]types.AttributeValue
 	prevs := map[commitKey]string{}
 	for page, err := range t.s.pages(pagesOf(ctx, OpScan), in) {

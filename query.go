@@ -4,11 +4,6 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"strconv"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Query yields the commits of one aggregate in version order, from
@@ -38,16 +33,7 @@ func (s *Store) query(ctx context.Context, aggregateID string, fromVersion int64
 			yield(Commit{}, fmt.Errorf("%w: %w: query aggregate %q from version %d", ErrInvalidCommit, errNegativeVersion, aggregateID, fromVersion))
 			return
 		}
-		in := &dynamodb.QueryInput{
-			TableName:                aws.String(s.cfg.Table),
-			ConsistentRead:           aws.Bool(true),
-			KeyConditionExpression:   aws.String("#a = :a AND #v >= :v"),
-			ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":a": &types.AttributeValueMemberS{Value: aggregateID},
-				":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(fromVersion, 10)},
-			},
-		}
+		in := s.versionsQuery(aggregateID, ">=", fromVersion)
 		for page, err := range s.pages(ctx, in) {
 			if err != nil {
 				yield(Commit{}, fmt.Errorf("eventstore: query aggregate %q: %w", aggregateID, err))

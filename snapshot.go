@@ -264,17 +264,9 @@ func (s *Store) fetchState(ctx context.Context, snap *Snapshot, ref *blobRef) er
 // with one consistent Query of one item (the lowest sort key below -1);
 // nil when there is none, or it expired (then so did every older one).
 func (s *Store) newestSnapshot(ctx context.Context, aggregateID string) (*Snapshot, error) {
-	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-		TableName:                aws.String(s.cfg.Table),
-		ConsistentRead:           aws.Bool(true),
-		Limit:                    aws.Int32(1),
-		KeyConditionExpression:   aws.String("#a = :a AND #v < :m"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":a": &types.AttributeValueMemberS{Value: aggregateID},
-			":m": &types.AttributeValueMemberN{Value: "-1"},
-		},
-	}, s.opts...)
+	in := s.versionsQuery(aggregateID, "<", -1)
+	in.Limit = aws.Int32(1)
+	out, err := s.client.Query(ctx, in, s.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: read the newest snapshot of aggregate %q: %w", aggregateID, err)
 	}
@@ -445,16 +437,7 @@ func (s *Store) Snapshots(ctx context.Context, aggregateID string) iter.Seq2[Sna
 			yield(Snapshot{}, fmt.Errorf("%w: %w", ErrInvalidCommit, err))
 			return
 		}
-		in := &dynamodb.QueryInput{
-			TableName:                aws.String(s.cfg.Table),
-			ConsistentRead:           aws.Bool(true),
-			KeyConditionExpression:   aws.String("#a = :a AND #v < :m"),
-			ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":a": &types.AttributeValueMemberS{Value: aggregateID},
-				":m": &types.AttributeValueMemberN{Value: "-1"},
-			},
-		}
+		in := s.versionsQuery(aggregateID, "<", -1)
 		for page, err := range s.pages(ctx, in) {
 			if err != nil {
 				yield(Snapshot{}, fmt.Errorf("eventstore: snapshots of aggregate %q: %w", aggregateID, err))
