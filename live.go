@@ -175,7 +175,8 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		}
 		t.probed = now
 	}
-	if t.paused(now) {
+	lookback := t.lag.lookback()
+	if t.paused(now, lookback) {
 		before := len(t.yielded)
 		if err := t.readSettled(ctx, false); err != nil || t.stopped {
 			return false, err
@@ -187,7 +188,6 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	top, h := scanHorizon(now, 0), horizon(now, t.o.settle)
-	lookback := t.lag.lookback()
 	backDue := now.Sub(t.lastBack) >= liveBacktrack
 	var queries []*dynamodb.QueryInput
 	var shardOf []int // the shard of each query
@@ -415,11 +415,11 @@ func (t *liveTail) fetchBefore(ctx context.Context, c Commit) error {
 // the settled range once with readSettled instead, and only the window
 // above it with fast queries, so its memory stays bounded by a settle
 // window of commits whatever the length of the pause.
-func (t *liveTail) paused(now time.Time) bool {
+func (t *liveTail) paused(now time.Time, lookback time.Duration) bool {
 	if t.lastPoll.IsZero() {
 		return false
 	}
-	return ulidAt(t.lastPoll.Add(-t.lag.lookback())).Compare(horizon(now, t.o.settle)) <= 0
+	return ulidAt(t.lastPoll.Add(-lookback)).Compare(horizon(now, t.o.settle)) <= 0
 }
 
 // read runs the queries in parallel and returns the commits they found
