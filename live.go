@@ -144,7 +144,7 @@ func (t *liveTail) readSettled(ctx context.Context, probe bool) error {
 		return failed
 	}
 	t.lastBack, t.lastPoll = now, time.Time{}
-	for _, i := range t.o.part.shards(t.s.allShards()) { // the next poll reads every shard from the watermark
+	for _, i := range t.s.partShards(t.o.part) { // the next poll reads every shard from the watermark
 		sh := t.shard(i)
 		sh.lastPoll, sh.lastFresh = time.Time{}, now
 	}
@@ -199,7 +199,7 @@ func (t *liveTail) poll(ctx context.Context) (progressed bool, err error) {
 		queries = append(queries, qs...)
 		return err
 	}
-	for _, i := range t.o.part.shards(t.s.allShards()) {
+	for _, i := range t.s.partShards(t.o.part) {
 		sh := t.shard(i)
 		if !backDue && !sh.active(now) {
 			continue // a quiet shard waits for the backtrack, or a wake-up
@@ -294,7 +294,7 @@ func (t *liveTail) schedule(now time.Time, shardOf []int, found [][2]int, missed
 		fresh = fresh || f[1] > 0
 	}
 	if fresh && !t.busy { // commits arrive after a quiet spell: wake every shard
-		for _, i := range t.o.part.shards(t.s.allShards()) {
+		for _, i := range t.s.partShards(t.o.part) {
 			t.shard(i).lastFresh = now
 		}
 	}

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -104,3 +105,28 @@ func (s *Store) shardQueriesOf(ctx context.Context, lo, hi ulid.ULID, part parti
 // allShards is the number of shards any epoch of the schedule the store
 // knows uses: the newest count, since counts only grow.
 func (s *Store) allShards() int { return s.current().last().Shards }
+
+// partShards returns the shard numbers, in any epoch of the schedule the
+// store knows, that may hold the partition's aggregates: the union of each
+// epoch's (see partition.shards), in order. One epoch's set need not hold
+// another's (a partition i of p reads shards j = i mod gcd(n, p), and the
+// gcd grows with n), so a reader that picks its shards one by one must
+// take them all.
+func (s *Store) partShards(part partition) []int {
+	return unionShards(s.current(), part)
+}
+
+func unionShards(sched ShardSchedule, part partition) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, e := range sched {
+		for _, j := range part.shards(e.Shards) {
+			if !seen[j] {
+				seen[j] = true
+				out = append(out, j)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
