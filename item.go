@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -435,20 +433,4 @@ func isSnapshotItem(item map[string]types.AttributeValue) bool {
 	_, tag := item[attrSnapshotTag]
 	_, commit := item[attrCommitID]
 	return tag && !commit
-}
-
-// versionsQuery is a consistent Query of one aggregate's items whose
-// version compares with v by op ("<", ">=", ...), in version order; the
-// caller sets the direction, a limit or a projection.
-func (s *Store) versionsQuery(aggregateID, op string, v int64) *dynamodb.QueryInput {
-	return &dynamodb.QueryInput{
-		TableName:                aws.String(s.cfg.Table),
-		ConsistentRead:           aws.Bool(true),
-		KeyConditionExpression:   aws.String("#a = :a AND #v " + op + " :v"),
-		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":a": &types.AttributeValueMemberS{Value: aggregateID},
-			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)},
-		},
-	}
 }

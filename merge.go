@@ -181,6 +181,22 @@ func horizon(now time.Time, settle time.Duration) ulid.ULID {
 	return h
 }
 
+// versionsQuery is a consistent Query of one aggregate's items whose
+// version compares with v by op ("<", ">=", ...), in version order; the
+// caller sets the direction, a limit or a projection.
+func (s *Store) versionsQuery(aggregateID, op string, v int64) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:                aws.String(s.cfg.Table),
+		ConsistentRead:           aws.Bool(true),
+		KeyConditionExpression:   aws.String("#a = :a AND #v " + op + " :v"),
+		ExpressionAttributeNames: map[string]string{"#a": attrAggregateID, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":a": &types.AttributeValueMemberS{Value: aggregateID},
+			":v": &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)},
+		},
+	}
+}
+
 // shardQuery reads one shard's commits with lo <= CommitID <= hi, in
 // CommitID order.
 func (s *Store) shardQuery(shard int, lo, hi ulid.ULID) *dynamodb.QueryInput {
